@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build the guest kernel (or the test-host kernel) from Debian's linux-source-6.12.
+#
+#   guest-kernel-config/build.sh [guest|testhost]
+#
+# The result is cached under ${XDG_CACHE_HOME:-~/.cache}/host-vmm/kernel/<flavor>-<key>/,
+# where <key> hashes the fragments, this script and the source package version, so a
+# given config is built once. The script prints the directory holding bzImage, vmlinux
+# and config on its last stdout line; progress goes to stderr.
+set -euo pipefail
+
+flavor=${1:-guest}
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/host-vmm
+jobs=${JOBS:-$(nproc)}
+log() { printf '[kernel %s] %s\n' "$flavor" "$*" >&2; }
+
+case "$flavor" in
+  guest) fragments=("$here"/fragments/*.conf) ;;
+  testhost) fragments=("$here"/fragments/*.conf "$here"/testhost/*.conf) ;;
+  *) echo "error: unknown flavor '$flavor' (allowed: guest, testhost)" >&2; exit 2 ;;
+esac
+
+ensure_packages() {
+  local missing=()
+  for p in linux-source-6.12 flex bison libelf-dev bc cpio ccache gcc make xz-utils libssl-dev; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing packages: ${missing[*]} (install them as root: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+ensure_packages
+src_version=$(dpkg-query -W -f '${Version}' linux-source-6.12)
+key=$( { cat "${fragments[@]}" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
+out="$cache/kernel/$flavor-$key"
+
+if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then
+  log "cache hit: $out"
+  echo "$out"
+  exit 0
+fi
+
+# Unpack the source once per package version.
+srcdir="$cache/src/linux-source-6.12-$src_version"
+if [ ! -f "$srcdir/.unpacked" ]; then
+  log "unpacking /usr/src/linux-source-6.12.tar.xz (about a minute)"
+  rm -rf "$srcdir" && mkdir -p "$srcdir"
+  tar -xf /usr/src/linux-source-6.12.tar.xz -C "$srcdir" --strip-components=1
+  touch "$srcdir/.unpacked"
+fi
+
+# Out-of-tree build directory per flavor, kept for incremental rebuilds.
+build="$cache/build/$flavor"
+mkdir -p "$build"
+export CCACHE_DIR="$cache/ccache"
+export CCACHE_MAXSIZE=2G
+kmake() { make -C "$srcdir" O="$build" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+
+log "configuring: tinyconfig + ${#fragments[@]} fragments"
+rm -f "$build/.config"
+kmake tinyconfig >/dev/null
+(cd "$build" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$build" "$build/.config" "${fragments[@]}" >/dev/null)
+kmake olddefconfig >/dev/null
+
+# Kconfig silently drops options whose dependencies are missing: check every request.
+dropped=()
+for f in "${fragments[@]}"; do
+  while IFS= read -r line; do
+    case "$line" in CONFIG_*=y) ;; *) continue ;; esac
+    grep -qx "$line" "$build/.config" || dropped+=("${line%=y} ($(basename "$f"))")
+  done < "$f"
+done
+if [ ${#dropped[@]} -gt 0 ]; then
+  echo "error: Kconfig dropped these requested options (missing dependencies?):" >&2
+  printf '  %s\n' "${dropped[@]}" >&2
+  exit 1
+fi
+log "config verified: every requested =y is set"
+
+log "building bzImage with $jobs jobs (first build about 6 minutes; ccache makes rebuilds fast)"
+start=$(date +%s)
+kmake -j"$jobs" bzImage >"$build/build.log" 2>&1 &
+pid=$!
+while kill -0 "$pid" 2>/dev/null; do
+  sleep 15
+  n=$(grep -c '^  CC' "$build/build.log" || true)
+  kill -0 "$pid" 2>/dev/null && log "still building: $n files compiled, $(( $(date +%s) - start ))s"
+done
+if ! wait "$pid"; then
+  tail -n 40 "$build/build.log" >&2
+  echo "error: kernel build failed; full log: $build/build.log" >&2
+  exit 1
+fi
+log "built in $(( $(date +%s) - start ))s"
+
+tmp="$out.tmp.$$"
+rm -rf "$tmp" && mkdir -p "$tmp"
+cp "$build/arch/x86/boot/bzImage" "$tmp/bzImage"
+cp "$build/vmlinux" "$tmp/vmlinux"
+cp "$build/.config" "$tmp/config"
+rm -rf "$out" && mv "$tmp" "$out"
+log "bzImage $(du -h "$out/bzImage" | cut -f1), vmlinux $(du -h "$out/vmlinux" | cut -f1): $out"
+echo "$out"
