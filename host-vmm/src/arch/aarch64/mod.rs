@@ -1,0 +1,1 @@
+//! aarch64: boots from a UEFI ROM in flash (not written yet).

@@ -1,0 +1,1 @@
+//! x86_64: memory layout, boot params, e820, registers, CPUID.
