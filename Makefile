@@ -1,0 +1,53 @@
+# host-vmm: the two commands a fresh machine needs are `make run` and `make test`.
+# Run `make help` for the rest.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET := target
+KERNEL_DIR := $(TARGET)/kernel
+HOST_VMM := $(TARGET)/debug/host-vmm
+
+.PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
+        check-lock check-aarch64 test-rootfs test-e2e testhost bench clean-cache
+
+help:
+	@echo "make run             set up everything, boot a VM and run a container in it"
+	@echo "make test            every test: lint, unit tests (x86_64 and aarch64), rootfs, end-to-end"
+	@echo "make deps            install the Debian packages a fresh machine lacks (root)"
+	@echo "make kernel          build (or fetch from cache) the guest kernel -> $(KERNEL_DIR)/guest/"
+	@echo "make testhost-kernel build (or fetch from cache) the test host's kernel -> $(KERNEL_DIR)/testhost/"
+	@echo "make rootfs          build the static guest-agent and the guest initramfs -> $(TARGET)/rootfs/"
+	@echo "make testhost SCRIPT=path/to/script.sh   run a script inside the nested-KVM test host"
+	@echo "make bench           benchmarks, as ratios against a baseline run in the same command"
+
+deps:
+	.ci/install-deps
+
+# The build script caches by the hash of the fragments and the source version;
+# the symlink gives the rest of the tree one stable path.
+kernel:
+	@dir=$$(guest-kernel-config/build.sh guest | tail -n1) && mkdir -p $(KERNEL_DIR) && ln -sfn "$$dir" $(KERNEL_DIR)/guest && echo "guest kernel: $(KERNEL_DIR)/guest -> $$dir"
+
+testhost-kernel:
+	@dir=$$(guest-kernel-config/build.sh testhost | tail -n1) && mkdir -p $(KERNEL_DIR) && ln -sfn "$$dir" $(KERNEL_DIR)/testhost && echo "test host kernel: $(KERNEL_DIR)/testhost -> $$dir"
+
+build:
+	$(CARGO) build --locked -p host-vmm
+
+check-lock:
+	@n=$$(grep -c '^name = "vm-memory"' Cargo.lock); \
+	 if [ "$$n" != 1 ]; then echo "error: Cargo.lock holds $$n versions of vm-memory (want exactly 1)"; exit 1; fi; \
+	 echo "Cargo.lock: one vm-memory"
+
+lint: check-lock
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test-unit:
+	$(CARGO) test --locked --workspace
+
+check-aarch64:
+	.ci/check-aarch64
+
+clean-cache:
+	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/host-vmm
