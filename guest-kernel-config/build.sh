@@ -40,11 +40,23 @@ src_version=$(dpkg-query -W -f '${Version}' linux-source-6.12)
 key=$( { cat "${fragments[@]}" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
 out="$cache/kernel/$flavor-$key"
 
-if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then
-  log "cache hit: $out"
-  echo "$out"
-  exit 0
+cache_hit() {
+  if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then
+    log "cache hit: $out"
+    echo "$out"
+    exit 0
+  fi
+}
+cache_hit
+
+# One build per flavor at a time: a second caller waits, then finds the cache.
+mkdir -p "$cache"
+exec 9>"$cache/build-$flavor.lock"
+if ! flock -n 9; then
+  log "another build of this flavor is running; waiting for it"
+  flock 9
 fi
+cache_hit
 
 # Unpack the source once per package version.
 srcdir="$cache/src/linux-source-6.12-$src_version"
