@@ -4,7 +4,7 @@
 #   guest-kernel-config/build.sh [guest|testhost]
 #
 # The result is cached under ${XDG_CACHE_HOME:-~/.cache}/host-vmm/kernel/<flavor>-<key>/,
-# where <key> hashes the fragments, this script and the source package version, so a
+# where <key> hashes the fragments, the recipe version and the source package version, so a
 # given config is built once. The script prints the directory holding bzImage, vmlinux
 # and config on its last stdout line; progress goes to stderr.
 set -euo pipefail
@@ -37,7 +37,9 @@ ensure_packages() {
 
 ensure_packages
 src_version=$(dpkg-query -W -f '${Version}' linux-source-6.12)
-key=$( { cat "${fragments[@]}" "$0"; echo "$src_version"; } | sha256sum | cut -c1-16)
+# Bump when the way the kernel is configured or built changes (not for cosmetic edits).
+recipe=1
+key=$( { cat "${fragments[@]}"; echo "$src_version recipe=$recipe"; } | sha256sum | cut -c1-16)
 out="$cache/kernel/$flavor-$key"
 
 cache_hit() {
