@@ -1,1 +1,265 @@
 //! ACPI tables written by the VMM (it is the firmware on x86_64).
+//!
+//! [`create_acpi_tables`] is pure: it returns the bytes of each table and the
+//! guest physical address where it goes; the caller copies them into guest
+//! RAM, marks the ranges as reserved/ACPI in the memory map and points the
+//! kernel at the RSDP (boot_params.acpi_rsdp_addr, or a 16-byte aligned
+//! address in 0xE0000..0xFFFFF where Linux scans for it).
+//!
+//! Tables: RSDP (ACPI 2.0+) -> XSDT -> { FADT -> DSDT, MADT }. The platform
+//! is hardware-reduced ACPI: power-off and reset go through the three I/O
+//! ports of [`AcpiPorts`]. The table bytes are plain data, so this module
+//! builds and tests on every architecture.
+
+pub mod dsdt;
+pub mod fadt;
+pub mod madt;
+pub mod root;
+pub mod sdt;
+
+#[cfg(test)]
+mod tests;
+
+/// The AML builder (Device, Name, Method, Package, ResourceTemplate,
+/// Memory32Fixed, IO, Interrupt, OpRegion, Field, ...) used for the DSDT.
+pub use acpi_tables::aml;
+pub use acpi_tables::Aml;
+pub use dsdt::DsdtBuilder;
+
+/// Port of the 8-bit hardware-reduced sleep control register
+/// (FADT SLEEP_CONTROL_REG). Power-off is a write of
+/// [`dsdt::SLEEP_CONTROL_POWER_OFF`] (SLP_TYP 5 << 2 | SLP_EN).
+pub const SLEEP_CONTROL_PORT: u16 = 0x600;
+/// Port of the 8-bit sleep status register (FADT SLEEP_STATUS_REG).
+pub const SLEEP_STATUS_PORT: u16 = 0x601;
+/// Port of the 8-bit reset register (FADT RESET_REG); the guest writes
+/// [`fadt::RESET_VALUE_BYTE`] (1) to reset.
+pub const RESET_PORT: u16 = 0x602;
+
+/// Largest `max_vcpus` accepted: KVM's x86 upper bound for vCPUs
+/// (CONFIG_KVM_MAX_NR_VCPUS is at most 4096). The MADT format itself (x2APIC
+/// entries, 32-bit IDs) could describe more, but no KVM guest could use them,
+/// and the bound keeps the MADT under 64 KiB.
+pub const MAX_VCPUS: u32 = 4096;
+
+/// Required alignment of `rsdp_addr` (where the RSDP is searched for, it sits
+/// on a 16-byte boundary).
+pub const RSDP_ALIGN: u64 = 16;
+/// Required alignment of `tables_addr`; every table starts 8-byte aligned.
+pub const TABLES_ALIGN: u64 = 8;
+
+/// What the tables describe and where they go in guest physical memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcpiConfig {
+    /// vCPUs present at boot (MADT entries marked Enabled).
+    pub num_vcpus: u32,
+    /// vCPUs that can ever exist (the rest are marked Online Capable).
+    pub max_vcpus: u32,
+    /// Where the 36-byte RSDP goes (16-byte aligned).
+    pub rsdp_addr: u64,
+    /// Where the other tables go, one after the other (8-byte aligned).
+    pub tables_addr: u64,
+}
+
+/// The I/O ports of the hardware-reduced sleep and reset registers written
+/// into the FADT. [`create_acpi_tables`] uses the defaults, which must match
+/// the ports the VMM's power device listens on
+/// (`arch::x86_64::layout::ACPI_{SLEEP_CONTROL,SLEEP_STATUS,RESET}_PORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcpiPorts {
+    pub sleep_control: u16,
+    pub sleep_status: u16,
+    pub reset: u16,
+}
+
+impl Default for AcpiPorts {
+    fn default() -> Self {
+        AcpiPorts {
+            sleep_control: SLEEP_CONTROL_PORT,
+            sleep_status: SLEEP_STATUS_PORT,
+            reset: RESET_PORT,
+        }
+    }
+}
+
+/// The tables to copy into guest RAM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcpiTables {
+    /// Guest physical address of the RSDP (for boot_params.acpi_rsdp_addr).
+    pub rsdp_addr: u64,
+    /// (guest physical address, bytes) of each table, RSDP first; the
+    /// ranges do not overlap.
+    pub blobs: Vec<(u64, Vec<u8>)>,
+}
+
+impl AcpiTables {
+    /// The guest physical range `[start, end)` covering every table except
+    /// the RSDP, i.e. what to reserve at `tables_addr`.
+    pub fn tables_range(&self) -> (u64, u64) {
+        let mut start = u64::MAX;
+        let mut end = 0;
+        for (addr, bytes) in self.blobs.iter().filter(|(a, _)| *a != self.rsdp_addr) {
+            start = start.min(*addr);
+            end = end.max(addr + bytes.len() as u64);
+        }
+        (start, end)
+    }
+}
+
+/// Why the tables could not be built; each names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcpiError {
+    /// num_vcpus is 0: at least one vCPU must be present at boot.
+    #[error("num_vcpus is 0: at least one vCPU must be present at boot")]
+    NoVcpus,
+    /// num_vcpus exceeds max_vcpus.
+    #[error("num_vcpus ({num_vcpus}) exceeds max_vcpus ({max_vcpus})")]
+    NumVcpusAboveMax { num_vcpus: u32, max_vcpus: u32 },
+    /// max_vcpus exceeds what the MADT is built for.
+    #[error("max_vcpus ({max_vcpus}) exceeds the supported maximum of {limit}")]
+    MaxVcpusTooLarge { max_vcpus: u32, limit: u32 },
+    /// An address is not aligned as required.
+    #[error("{field} ({addr:#x}) is not {align}-byte aligned")]
+    Misaligned {
+        field: &'static str,
+        addr: u64,
+        align: u64,
+    },
+    /// A range runs past the end of the 64-bit address space.
+    #[error("{field} ({addr:#x}) + {len:#x} bytes runs past the end of the address space")]
+    AddressOverflow {
+        field: &'static str,
+        addr: u64,
+        len: u64,
+    },
+    /// The RSDP and the tables overlap.
+    #[error(
+        "rsdp_addr range [{rsdp_start:#x}, {rsdp_end:#x}) overlaps tables_addr range \
+         [{tables_start:#x}, {tables_end:#x})"
+    )]
+    Overlap {
+        rsdp_start: u64,
+        rsdp_end: u64,
+        tables_start: u64,
+        tables_end: u64,
+    },
+    /// A table grew past the 32-bit length field of its header.
+    #[error("ACPI table {signature} would be {len} bytes, more than its header can describe")]
+    TableTooLarge { signature: String, len: usize },
+}
+
+impl AcpiError {
+    /// The AcpiConfig field this error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            AcpiError::NoVcpus | AcpiError::NumVcpusAboveMax { .. } => "num_vcpus",
+            AcpiError::MaxVcpusTooLarge { .. } | AcpiError::TableTooLarge { .. } => "max_vcpus",
+            AcpiError::Misaligned { field, .. } | AcpiError::AddressOverflow { field, .. } => field,
+            AcpiError::Overlap { .. } => "rsdp_addr",
+        }
+    }
+}
+
+/// Builds RSDP, XSDT, FADT, MADT and DSDT for `cfg`, with the default ports.
+pub fn create_acpi_tables(cfg: &AcpiConfig) -> Result<AcpiTables, AcpiError> {
+    create_acpi_tables_with(cfg, &AcpiPorts::default(), DsdtBuilder::with_base())
+}
+
+/// Like [`create_acpi_tables`], with explicit ports and DSDT contents (the
+/// caller starts from [`DsdtBuilder::with_base`] and adds its devices).
+pub fn create_acpi_tables_with(
+    cfg: &AcpiConfig,
+    ports: &AcpiPorts,
+    dsdt: DsdtBuilder,
+) -> Result<AcpiTables, AcpiError> {
+    validate_vcpus(cfg)?;
+    check_aligned("rsdp_addr", cfg.rsdp_addr, RSDP_ALIGN)?;
+    check_aligned("tables_addr", cfg.tables_addr, TABLES_ALIGN)?;
+
+    // Tables whose bytes do not depend on addresses first.
+    let dsdt = dsdt.build()?;
+    let madt = madt::madt(cfg.num_vcpus, cfg.max_vcpus)?;
+    // Layout at tables_addr: DSDT, FADT, MADT, XSDT, each 8-byte aligned.
+    const XSDT_ENTRIES: usize = 2; // FADT, MADT
+    let sizes = [
+        dsdt.len(),
+        fadt::FADT_LEN,
+        madt.len(),
+        root::xsdt_len(XSDT_ENTRIES),
+    ];
+    let mut offsets = [0u64; 4];
+    let mut end = 0u64;
+    for (off, size) in offsets.iter_mut().zip(sizes) {
+        *off = end;
+        end = align_up(end + size as u64, TABLES_ALIGN);
+    }
+    let tables_end = range_end("tables_addr", cfg.tables_addr, end)?;
+    let rsdp_end = range_end("rsdp_addr", cfg.rsdp_addr, root::RSDP_LEN as u64)?;
+    if cfg.rsdp_addr < tables_end && cfg.tables_addr < rsdp_end {
+        return Err(AcpiError::Overlap {
+            rsdp_start: cfg.rsdp_addr,
+            rsdp_end,
+            tables_start: cfg.tables_addr,
+            tables_end,
+        });
+    }
+
+    let [dsdt_addr, fadt_addr, madt_addr, xsdt_addr] = offsets.map(|o| cfg.tables_addr + o);
+    let fadt = fadt::fadt(dsdt_addr, ports)?;
+    let xsdt = root::xsdt(&[fadt_addr, madt_addr])?;
+    let rsdp = root::rsdp(xsdt_addr).to_vec();
+
+    tracing::debug!(
+        num_vcpus = cfg.num_vcpus,
+        max_vcpus = cfg.max_vcpus,
+        rsdp = format_args!("{:#x}", cfg.rsdp_addr),
+        tables = format_args!("{:#x}..{:#x}", cfg.tables_addr, tables_end),
+        "ACPI tables built"
+    );
+    Ok(AcpiTables {
+        rsdp_addr: cfg.rsdp_addr,
+        blobs: vec![
+            (cfg.rsdp_addr, rsdp),
+            (xsdt_addr, xsdt),
+            (fadt_addr, fadt),
+            (madt_addr, madt),
+            (dsdt_addr, dsdt),
+        ],
+    })
+}
+
+fn validate_vcpus(cfg: &AcpiConfig) -> Result<(), AcpiError> {
+    if cfg.num_vcpus == 0 {
+        return Err(AcpiError::NoVcpus);
+    }
+    if cfg.max_vcpus > MAX_VCPUS {
+        return Err(AcpiError::MaxVcpusTooLarge {
+            max_vcpus: cfg.max_vcpus,
+            limit: MAX_VCPUS,
+        });
+    }
+    if cfg.num_vcpus > cfg.max_vcpus {
+        return Err(AcpiError::NumVcpusAboveMax {
+            num_vcpus: cfg.num_vcpus,
+            max_vcpus: cfg.max_vcpus,
+        });
+    }
+    Ok(())
+}
+
+fn check_aligned(field: &'static str, addr: u64, align: u64) -> Result<(), AcpiError> {
+    if addr % align != 0 {
+        return Err(AcpiError::Misaligned { field, addr, align });
+    }
+    Ok(())
+}
+
+/// `addr + len`, or an error naming `field` if it overflows.
+fn range_end(field: &'static str, addr: u64, len: u64) -> Result<u64, AcpiError> {
+    addr.checked_add(len)
+        .ok_or(AcpiError::AddressOverflow { field, addr, len })
+}
+
+fn align_up(v: u64, align: u64) -> u64 {
+    v.div_ceil(align) * align
+}
