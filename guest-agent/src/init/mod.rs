@@ -1,0 +1,131 @@
+//! What the agent does as pid 1, top to bottom in [`run_pid1`]:
+//!
+//! 1. Block every signal, before any thread exists, so all threads inherit the mask
+//!    (children spawned with `std::process::Command` get an empty mask back).
+//! 2. Open `/dev/console` (the node in the initramfs) and install the logger and a panic hook
+//!    that logs and powers off.
+//! 3. Mount the base filesystems ([`mounts`]), read the `agent.*` switches ([`crate::cmdline`]).
+//! 4. Enable the cgroup2 controllers ([`cgroups`]); start the one child reaper ([`reaper`]).
+//! 5. Print the ready line ([`crate::ready`]).
+//! 6. With `agent.poweroff=1` power off ([`shutdown`]); otherwise serve ([`crate::server`]).
+//!
+//! Any fatal error is logged to the console and powers the VM off.
+
+pub mod cgroups;
+pub mod mounts;
+pub mod reaper;
+pub mod shutdown;
+
+use std::fs;
+use std::path::Path;
+
+use nix::sys::signal::SigSet;
+
+use crate::cmdline::{self, LogLevel};
+use crate::{console, logging, ready, server};
+
+/// Runs the guest's init. Never returns.
+pub fn run_pid1() -> ! {
+    let blocked = SigSet::all().thread_block();
+    let console_err = console::open(Path::new(console::CONSOLE_PATH)).err();
+    logging::init(LogLevel::Info);
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("panic: {info}");
+        shutdown::power_off();
+    }));
+    if let Some(e) = console_err {
+        tracing::warn!("open {}: {e}; logging to stderr", console::CONSOLE_PATH);
+    }
+    if let Err(e) = blocked {
+        shutdown::fatal("block signals", &e);
+    }
+
+    match mounts::mount_all(&mounts::BASE_MOUNTS) {
+        Ok(report) => log_mounts(&report),
+        Err(e) => shutdown::fatal("mount", &error_chain(&e)),
+    }
+
+    let options = match fs::read_to_string("/proc/cmdline") {
+        Ok(text) => {
+            let (options, warnings) = cmdline::parse(&text);
+            logging::set_level(options.log_level);
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            options
+        }
+        Err(e) => {
+            tracing::warn!("read /proc/cmdline: {e}; using defaults");
+            cmdline::Options::default()
+        }
+    };
+
+    enable_cgroup_controllers();
+    let reaper = match reaper::Reaper::start() {
+        Ok(r) => r,
+        Err(e) => shutdown::fatal("start reaper", &error_chain(&e)),
+    };
+
+    match ready::ReadyInfo::collect() {
+        Ok(info) => console::write_line(&info.line()),
+        Err(e) => shutdown::fatal("collect ready facts", &error_chain(&e)),
+    }
+
+    if options.poweroff {
+        tracing::info!("agent.poweroff=1: powering off");
+        shutdown::power_off();
+    }
+    server::serve(reaper)
+}
+
+fn log_mounts(report: &[(mounts::MountSpec, mounts::MountOutcome)]) {
+    for (spec, outcome) in report {
+        match outcome {
+            mounts::MountOutcome::Mounted => {
+                tracing::debug!("mounted {} on {}", spec.fstype, spec.target)
+            }
+            mounts::MountOutcome::AlreadyMounted(fstype) if fstype == spec.fstype => {
+                tracing::debug!("{} already mounted ({fstype})", spec.target)
+            }
+            mounts::MountOutcome::AlreadyMounted(fstype) => tracing::warn!(
+                "{} already mounted as {fstype}, not {}; keeping it",
+                spec.target,
+                spec.fstype
+            ),
+        }
+    }
+}
+
+fn enable_cgroup_controllers() {
+    match cgroups::enable(Path::new(cgroups::CGROUP_ROOT)) {
+        Ok((plan, failures)) => {
+            if !plan.missing.is_empty() {
+                tracing::warn!(
+                    "cgroup controllers not offered by the kernel: {}",
+                    plan.missing.join(" ")
+                );
+            }
+            for f in &failures {
+                tracing::warn!("{}", error_chain(f));
+            }
+            tracing::debug!(
+                "cgroup controllers enabled: {} (already: {})",
+                plan.enable.join(" "),
+                plan.already.join(" ")
+            );
+        }
+        Err(e) => tracing::warn!("cgroup controllers: {}", error_chain(&e)),
+    }
+}
+
+/// `error: cause: cause` in one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

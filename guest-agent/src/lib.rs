@@ -1,0 +1,59 @@
+//! guest-agent: the statically linked `/init` of the guest VM.
+//!
+//! Code map:
+//! - `init/`: what pid 1 does: mounts, cgroup controllers, the one child reaper, power off.
+//! - `cmdline`: the `agent.*` switches on the kernel command line.
+//! - `ready`: the machine-readable `AGENT_READY` line the host waits for.
+//! - `console`, `logging`: output to `/dev/console` (the kernel console, ttyS0).
+//! - `server`: the place where the ttrpc server on vsock will live.
+//! - `check`: a side-effect-free dry run for when the agent is not pid 1.
+
+pub mod check;
+pub mod cmdline;
+pub mod console;
+pub mod init;
+pub mod logging;
+pub mod ready;
+pub mod server;
+
+use std::process::ExitCode;
+
+/// The crate version, as printed in the ready line.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const USAGE: &str = "usage: guest-agent [--check | --version | --help]
+  Runs as the guest's /init (pid 1): mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and
+  /sys/fs/cgroup, prints the AGENT_READY line to /dev/console, then reaps children.
+  --check    dry run as a normal process: show what pid 1 would do, change nothing";
+
+/// Entry point of the binary. As pid 1 it never returns (see [`init::run_pid1`]); as any other
+/// process it only supports the dry run, so it cannot mount or power off anything by accident.
+pub fn entry(args: Vec<String>) -> ExitCode {
+    if nix::unistd::getpid().as_raw() == 1 {
+        // The kernel may pass stray command-line words as arguments: pid 1 ignores them.
+        init::run_pid1();
+    }
+    match args.first().map(String::as_str) {
+        Some("--check") if args.len() == 1 => check::run(),
+        Some("--version") if args.len() == 1 => {
+            println!("guest-agent {VERSION}");
+            ExitCode::SUCCESS
+        }
+        Some("--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "guest-agent: error: not pid 1 (pid {}): this is the guest's /init and must \
+                 not mount or power off anything here; use --check for a dry run",
+                nix::unistd::getpid()
+            );
+            ExitCode::from(2)
+        }
+        Some(_) => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
