@@ -1,0 +1,1 @@
+"""The nested-KVM test host harness behind tests/testhost."""

@@ -1,0 +1,94 @@
+"""Command line of tests/testhost."""
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from . import artifacts, initramfs, mode, runner
+from .artifacts import log
+from .errors import EXIT_HARNESS, EXIT_INTERRUPTED, HarnessError
+
+USAGE = """\
+tests/testhost run SCRIPT [ARGS...] [--timeout SECS] [--mem MiB] [--smp N]
+tests/testhost run-all [PATTERN...]  [--timeout SECS] [--mem MiB] [--smp N]
+tests/testhost shell [--mem MiB] [--smp N]
+tests/testhost mode | initramfs"""
+
+DESCRIPTION = """\
+Run a test script where a guest can really boot: directly on this machine if it has
+hardware KVM, otherwise inside the nested-KVM test host (QEMU TCG with an SVM CPU).
+The script runs with an empty environment plus PATH (host-vmm's directory first, then
+the system's, busybox included), REPO, HOST_VMM, GUEST_KERNEL, GUEST_INITRD, RESULTS (a
+writable directory kept under target/testhost/logs/), HOME=TMPDIR=/tmp and
+TESTHOST_MODE. Its output goes to stdout, the harness's own lines to stderr; the exit
+status is the script's (124: timeout, 125: the harness or the test host failed).
+
+Environment: TESTHOST_MODE=direct|nested forces the mode; GUEST_KERNEL,
+TESTHOST_KERNEL (bzImage paths) skip guest-kernel-config/build.sh; HOST_VMM (default
+target/debug/host-vmm); GUEST_INITRD (default target/rootfs/initramfs.cpio);
+SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300)."""
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="tests/testhost", usage=USAGE, description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["run", "run-all", "shell", "mode", "initramfs"])
+    p.add_argument("args", nargs="*",
+                   help="run: SCRIPT [ARGS...]; run-all: scenario name patterns")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="seconds for the whole run (default 600; run-all 1800)")
+    p.add_argument("--mem", type=int, default=4096, help="test host RAM in MiB (default 4096)")
+    p.add_argument("--smp", type=int, default=1, help="test host vCPUs (default 1)")
+    return p
+
+
+def _raise_interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None):
+    opts = _parser().parse_intermixed_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        return _dispatch(opts)
+    except HarnessError as e:
+        log(f"error: {e}")
+        return EXIT_HARNESS
+    except KeyboardInterrupt:
+        log("interrupted; QEMU and the script were killed")
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(opts):
+    if opts.command == "initramfs":
+        path, built = initramfs.build(artifacts.WORK)
+        print(path)
+        log("built" if built else "cached")
+        return 0
+    chosen, reason = mode.decide()
+    if opts.command == "mode":
+        print(chosen)
+        log(reason)
+        return 0
+    log(f"mode {chosen}: {reason}")
+    if opts.command == "shell":
+        if chosen != mode.NESTED:
+            raise HarnessError("`shell` boots the test host; on hardware KVM just use your shell")
+        return runner.shell(opts.mem, opts.smp)
+    if opts.command == "run":
+        if not opts.args:
+            raise HarnessError("run needs a SCRIPT")
+        script = Path(opts.args[0])
+        if not script.is_file():
+            raise HarnessError(f"{script}: no such script")
+        timeout = opts.timeout or 600
+        return runner.run_script(chosen, script, opts.args[1:], timeout, opts.mem, opts.smp)
+    driver = artifacts.REPO / "tests" / "harness" / "run-scenarios.sh"
+    timeout = opts.timeout or 1800
+    return runner.run_script(chosen, driver, opts.args, timeout, opts.mem, opts.smp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+# Run every tests/scenarios/*.sh (or those whose name contains one of the arguments),
+# each as its own process in its own session with its own $RESULTS/<name>/ and timeout
+# ($SCENARIO_TIMEOUT seconds, default 300). Leftover processes of a scenario are killed
+# (and reported) before the next one starts. Prints PASS/FAIL per scenario and a
+# summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
+# shellcheck shell=sh
+
+per_timeout=${SCENARIO_TIMEOUT:-300}
+all_results=$RESULTS
+passed=""
+failed=""
+count=0
+
+matches() {
+    [ $# -eq 1 ] && return 0
+    name=$1
+    shift
+    for pattern in "$@"; do
+        case "$name" in *"$pattern"*) return 0 ;; esac
+    done
+    return 1
+}
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# Processes in process group $1, except its leader: "pid command" per line.
+group_members() {
+    for stat in /proc/[0-9]*/stat; do
+        line=$(cat "$stat" 2>/dev/null) || continue
+        pid=${line%% *}
+        # shellcheck disable=SC2086
+        set -- "$1" ${line##*) }
+        [ "$4" = "$1" ] && [ "$pid" != "$1" ] &&
+            echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    done
+}
+
+for scenario in "$REPO"/tests/scenarios/*.sh; do
+    name=$(basename "$scenario" .sh)
+    matches "$name" "$@" || continue
+    count=$((count + 1))
+    export RESULTS="$all_results/$name"
+    mkdir -p "$RESULTS"
+    echo "=== RUN   $name"
+    start=$(now)
+    # setsid: the scenario leads its own process group, so a timeout kills all of it and
+    # stragglers can be found. The watchdog is a group of its own, killed as a whole.
+    setsid sh "$scenario" &
+    pid=$!
+    setsid sh -c 'sleep "$1"; touch "$3"; kill -TERM -- "-$2"; sleep 5; kill -KILL -- "-$2"' \
+        watchdog "$per_timeout" "$pid" "$RESULTS/.timed-out" &
+    watchdog=$!
+    wait "$pid"
+    status=$?
+    kill -KILL -- "-$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+    leftovers=$(group_members "$pid")
+    if [ -n "$leftovers" ]; then
+        echo "warning: $name left processes behind; killing them:"
+        echo "$leftovers" | sed 's/^/    /'
+        kill -KILL -- "-$pid" 2>/dev/null
+    fi
+    secs=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$status" -eq 0 ]; then
+        echo "--- PASS  $name (${secs}s)"
+        passed="$passed $name"
+    elif [ -e "$RESULTS/.timed-out" ]; then
+        echo "--- FAIL  $name (${secs}s): timeout after ${per_timeout}s"
+        failed="$failed $name"
+    else
+        echo "--- FAIL  $name (${secs}s): exit status $status"
+        failed="$failed $name"
+    fi
+done
+
+export RESULTS="$all_results"
+if [ "$count" -eq 0 ]; then
+    echo "no scenario matches: $*"
+    exit 2
+fi
+echo
+echo "summary: $(echo "$passed" | wc -w) passed, $(echo "$failed" | wc -w) failed of $count"
+for name in $failed; do
+    echo "  FAIL $name (results: $all_results/$name)"
+done
+[ -z "$failed" ]

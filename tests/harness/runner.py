@@ -1,0 +1,154 @@
+"""Run one script in the chosen mode and turn what happened into an exit status.
+
+Nested mode boots QEMU (TCG, an AMD CPU with SVM and nested paging) on the test host
+kernel and initramfs; the serial console is QEMU's stdout. The test host's /init
+prints "@@testhost ..." marker lines; everything between script-start and script-end
+is the script's output and goes to stdout, the rest (kernel, QEMU) to stderr.
+Direct mode runs the same launch.sh on this machine with the same environment.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from . import artifacts, initramfs, stream
+from .artifacts import log
+from .errors import EXIT_HARNESS, EXIT_TIMEOUT, HarnessError
+
+MARKER = re.compile(r"@@testhost (\S+)(?: (.*))?$")
+TAIL = 50
+
+
+class Console:
+    """Routes console lines and records the test host's markers.
+
+    The script's output goes to stdout. In nested mode, the test host's own console
+    lines (firmware, kernel, poweroff) only go to console.log; the tail printed on a
+    failure shows them. QEMU's stderr goes to stderr.
+    """
+
+    def __init__(self, t0, nested):
+        self.t0 = t0
+        self.in_script = not nested
+        self.times = {}
+        self.uptimes = {}
+        self.errors = []
+
+    def line(self, source, line):
+        if source == stream.STDERR:
+            print(line if self.in_script else f"qemu: {line}", file=sys.stderr, flush=True)
+            return
+        m = MARKER.search(line)
+        if m:
+            self._marker(m.group(1), m.group(2) or "")
+        elif self.in_script:
+            print(line, flush=True)
+
+    def _marker(self, name, rest):
+        now = time.monotonic() - self.t0
+        self.times[name] = now
+        up = re.search(r"uptime=([\d.]+)", rest)
+        if up:
+            self.uptimes[name] = float(up.group(1))
+        if name == "init":
+            log(f"test host up: init running {now:.2f} s after QEMU launch "
+                f"(kernel uptime {self.uptimes.get(name, 0):.2f} s)")
+        elif name == "script-start":
+            self.in_script = True
+        elif name == "script-end":
+            self.in_script = False
+        elif name == "error":
+            self.errors.append(rest)
+            log(f"error in the test host: {rest}")
+
+
+def qemu_command(kernel, initrd, run, mem, smp):
+    qemu = "qemu-system-x86_64"
+    if not any(os.access(os.path.join(d, qemu), os.X_OK)
+               for d in os.environ.get("PATH", "").split(os.pathsep)):
+        raise HarnessError(f"{qemu} not found (apt-get install qemu-system-x86): "
+                           "the nested-KVM test host needs it")
+    append = "console=ttyS0 quiet panic=-1"
+    return [
+        qemu, "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-smp", str(smp), "-m", f"{mem}M",
+        "-M", "pc", "-nographic", "-vga", "none", "-nic", "none", "-no-reboot",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
+        "-fsdev", "local,path=/,security_model=none,readonly=on,multidevs=remap,id=hostroot",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+        "-fsdev", f"local,path={run},security_model=none,id=results",
+        "-device", "virtio-9p-pci,fsdev=results,mount_tag=results",
+    ]
+
+
+def prepare(mode, script, args, mem, smp):
+    """Gather the inputs and write the run directory.
+
+    Returns (run, command): the script's command line in direct mode, QEMU's in nested.
+    """
+    guest_kernel = artifacts.kernel("guest", "GUEST_KERNEL")
+    testhost_kernel = artifacts.kernel("testhost", "TESTHOST_KERNEL") if mode == "nested" else None
+    run = artifacts.new_run_dir()
+    log(f"logs: {run}")
+    vmm = artifacts.host_vmm()
+    initrd = artifacts.guest_initrd()
+    env = artifacts.script_env(run, mode, guest_kernel, initrd, vmm)
+    launch = artifacts.write_launch(run, script, args, mode, env)
+    if mode == "direct":
+        return run, ["/usr/bin/env", "-i", "/bin/busybox", "sh", str(launch)]
+    cpio, built = initramfs.build(artifacts.WORK)
+    log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
+    (run / "control").write_text(f"RUN_DIR={shlex.quote(str(run))}\n")
+    return run, qemu_command(testhost_kernel, cpio, run, mem, smp)
+
+
+def run_script(mode, script, args, timeout, mem, smp):
+    run, cmd = prepare(mode, script, args, mem, smp)
+    nested = mode == "nested"
+    t0 = time.monotonic()
+    console = Console(t0, nested)
+    with open(run / "console.log", "w") as log_file:
+        log_file.write("$ " + " ".join(cmd) + "\n")
+        outcome = stream.run(cmd, timeout, console.line, log_file)
+    total = time.monotonic() - t0
+    return finish(run, outcome, console, nested, timeout, total)
+
+
+def _tail(outcome, run):
+    log(f"last {TAIL} lines of output (full log: {run / 'console.log'}):")
+    for line in outcome.tail:
+        print(f"  | {line}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def finish(run, outcome, console, nested, timeout, total):
+    times = console.times
+    if "script-start" in times and "script-end" in times:
+        log(f"script ran {times['script-end'] - times['script-start']:.2f} s")
+    log(f"total {total:.2f} s")
+    if outcome.timed_out:
+        _tail(outcome, run)
+        log(f"timeout: the script did not finish within {timeout} s; killed")
+        return EXIT_TIMEOUT
+    if not nested:
+        log(f"script exit status {outcome.returncode}")
+        return outcome.returncode
+    status_file = run / "status"
+    try:
+        status = int(status_file.read_text().strip())
+    except (OSError, ValueError):
+        _tail(outcome, run)
+        why = "; ".join(console.errors) or f"QEMU exit status {outcome.returncode}"
+        log(f"test host died before the script finished ({why})")
+        return EXIT_HARNESS
+    log(f"script exit status {status}")
+    return status
+
+
+def shell(mem, smp):
+    """Boot the test host with an interactive shell in the chroot (for debugging)."""
+    _, cmd = prepare("nested", artifacts.REPO / "tests/harness/shell.sh", [], mem, smp)
+    log("interactive test host; `exit` powers it off (Ctrl-A x kills QEMU)")
+    return subprocess.run(cmd, check=False).returncode
