@@ -42,27 +42,27 @@ impl Drop for ScratchDir {
     }
 }
 
-/// The iasl binary; panics (fails the test) when it is not installed.
-fn iasl() -> PathBuf {
+/// An acpica-tools binary; panics (fails the test) when it is not installed.
+fn acpica_tool(name: &str) -> PathBuf {
     let candidates = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .chain([PathBuf::from("/usr/bin")]);
     for dir in candidates {
-        let p = dir.join("iasl");
+        let p = dir.join(name);
         if p.is_file() {
             return p;
         }
     }
     panic!(
-        "iasl not found in PATH or /usr/bin: install acpica-tools (apt-get install acpica-tools)"
+        "{name} not found in PATH or /usr/bin: install acpica-tools (apt-get install acpica-tools)"
     )
 }
 
 /// Runs iasl with `args` inside `dir`; returns (success, stdout + stderr).
 fn run_iasl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(iasl())
+    let out = Command::new(acpica_tool("iasl"))
         .args(args)
         .current_dir(dir)
         .output()
@@ -128,4 +128,35 @@ pub fn compile(dir: &Path, name: &str, source: &str) -> Vec<u8> {
 pub fn round_trip(dir: &Path, name: &str, bytes: &[u8]) -> Vec<u8> {
     let dsl = disassemble(dir, name, bytes);
     compile(dir, &format!("{name}-re"), &dsl)
+}
+
+/// Loads `dsdt` into ACPICA's interpreter (`acpiexec -b`), runs `command`
+/// (e.g. "Evaluate \\_S5_") and returns the output, failing on any
+/// error, warning or exception.
+pub fn acpiexec(dir: &Path, dsdt: &[u8], command: &str) -> String {
+    std::fs::write(dir.join("exec-dsdt.dat"), dsdt).unwrap();
+    let out = Command::new(acpica_tool("acpiexec"))
+        .args(["-b", command, "exec-dsdt.dat"])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run acpiexec: {e}: install acpica-tools"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "acpiexec -b {command:?} failed:\n{text}"
+    );
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        if ["error", "warning", "exception", "ae_"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            panic!("acpiexec -b {command:?}: {line}\n--- full output ---\n{text}");
+        }
+    }
+    text
 }

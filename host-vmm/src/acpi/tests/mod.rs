@@ -1,5 +1,6 @@
 //! Tests of the assembled tables: structure, validation and iasl.
 
+mod aml_blocks;
 mod iasl;
 mod iasl_util;
 mod structure;
