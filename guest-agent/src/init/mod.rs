@@ -40,10 +40,10 @@ pub fn run_pid1() -> ! {
         shutdown::fatal("block signals", &e);
     }
 
-    match mounts::mount_all(&mounts::BASE_MOUNTS) {
-        Ok(report) => log_mounts(&report),
+    let mounted = match mounts::mount_all(&mounts::BASE_MOUNTS) {
+        Ok(report) => report,
         Err(e) => shutdown::fatal("mount", &error_chain(&e)),
-    }
+    };
 
     let options = match fs::read_to_string("/proc/cmdline") {
         Ok(text) => {
@@ -60,6 +60,7 @@ pub fn run_pid1() -> ! {
         }
     };
 
+    log_mounts(&mounted);
     enable_cgroup_controllers();
     let reaper = match reaper::Reaper::start() {
         Ok(r) => r,

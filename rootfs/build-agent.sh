@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build the static guest-agent (the guest's /init) and check that it really is static.
+# Usage: rootfs/build-agent.sh            (prints the binary's path on its last stdout line)
+# Env:   AGENT_TARGET (default x86_64-unknown-linux-gnu), CARGO (default cargo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${AGENT_TARGET:-x86_64-unknown-linux-gnu}
+cargo=${CARGO:-cargo}
+# crt-static gives a glibc binary with no interpreter. The flags go through the per-target
+# variable so host builds (build scripts, target/debug) keep theirs and are not rebuilt.
+target_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+export "$target_var"="-C target-feature=+crt-static"
+
+echo "[agent] cargo build -p guest-agent --profile agent --target $target (+crt-static)" >&2
+"$cargo" build --locked -p guest-agent --profile agent --target "$target" >&2
+bin=target/$target/agent/guest-agent
+
+# Static means no program interpreter (PT_INTERP) and no shared libraries (DT_NEEDED).
+if ! command -v readelf >/dev/null; then
+  echo "error: readelf not found (Debian package binutils; run .ci/install-deps)" >&2
+  exit 1
+fi
+if readelf -lW "$bin" | grep -q INTERP; then
+  echo "error: $bin has a PT_INTERP program header: it is not static" >&2
+  readelf -lW "$bin" | grep -A1 INTERP >&2
+  exit 1
+fi
+if readelf -dW "$bin" | grep -q NEEDED; then
+  echo "error: $bin needs shared libraries:" >&2
+  readelf -dW "$bin" | grep NEEDED >&2
+  exit 1
+fi
+size=$(stat -c %s "$bin")
+echo "[agent] $bin: static, stripped, $size bytes ($(( (size + 1023) / 1024 )) KiB)" >&2
+echo "$bin"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build the guest initramfs: an uncompressed cpio (newc) archive whose /init is the static
+# guest-agent, plus the mount-point directories it needs and a /dev/console node so the
+# kernel has a console before the agent mounts devtmpfs. Also an erofs image of the same tree.
+#
+# Outputs: target/rootfs/initramfs.cpio, target/rootfs/rootfs.erofs
+# Needs root (mknod for dev/console), GNU cpio, readelf; mkfs.erofs for the erofs image.
+# Usage: rootfs/build.sh [path/to/guest-agent]   (default: build it with rootfs/build-agent.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/rootfs
+stage=$out/staging
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: rootfs/build.sh needs root to create the dev/console device node" >&2
+  exit 1
+fi
+for tool in cpio readelf; do
+  command -v "$tool" >/dev/null || { echo "error: $tool not found (run .ci/install-deps)" >&2; exit 1; }
+done
+
+if [ $# -ge 1 ]; then
+  agent=$1
+else
+  agent=$(rootfs/build-agent.sh | tail -n1)
+fi
+[ -f "$agent" ] || { echo "error: agent binary $agent not found" >&2; exit 1; }
+
+rm -rf "$stage"
+mkdir -p "$stage"/{proc,sys,dev,run,tmp}
+chmod 0755 "$stage" "$stage"/{proc,sys,dev,run}
+chmod 1777 "$stage/tmp"
+install -m 0755 "$agent" "$stage/init"
+mknod -m 0600 "$stage/dev/console" c 5 1
+# Fixed times and owners: the same agent gives the same archive bytes.
+find "$stage" -exec touch -h -d @0 {} +
+
+# Uncompressed: under emulation decompressing costs more boot time than copying the bytes.
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort \
+  | cpio --quiet -o -H newc --owner=0:0 --reproducible) > "$out/initramfs.cpio.tmp"
+mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
+echo "[rootfs] $out/initramfs.cpio: $(stat -c %s "$out/initramfs.cpio") bytes" >&2
+
+if command -v mkfs.erofs >/dev/null; then
+  rm -f "$out/rootfs.erofs"
+  mkfs.erofs --quiet --all-root -T0 -U 00000000-0000-0000-0000-000000000001 "$out/rootfs.erofs" "$stage" >&2
+  echo "[rootfs] $out/rootfs.erofs: $(stat -c %s "$out/rootfs.erofs") bytes" >&2
+else
+  echo "[rootfs] mkfs.erofs not found: no erofs image (Debian package erofs-utils)" >&2
+fi
+echo "$out/initramfs.cpio"
