@@ -11,6 +11,7 @@
 //! ports of [`AcpiPorts`]. The table bytes are plain data, so this module
 //! builds and tests on every architecture.
 
+mod build;
 pub mod dsdt;
 pub mod fadt;
 pub mod madt;
@@ -24,6 +25,7 @@ mod tests;
 /// Memory32Fixed, IO, Interrupt, OpRegion, Field, ...) used for the DSDT.
 pub use acpi_tables::aml;
 pub use acpi_tables::Aml;
+pub use build::{create_acpi_tables, create_acpi_tables_with};
 pub use dsdt::DsdtBuilder;
 
 /// Port of the 8-bit hardware-reduced sleep control register
@@ -78,6 +80,29 @@ impl Default for AcpiPorts {
             sleep_control: SLEEP_CONTROL_PORT,
             sleep_status: SLEEP_STATUS_PORT,
             reset: RESET_PORT,
+        }
+    }
+}
+
+/// What the tables hold besides the vCPUs: the power-management ports, the
+/// DSDT's devices and extra tables. `Default` is what
+/// [`create_acpi_tables`] uses: default ports, the base DSDT, no extras.
+#[derive(Debug)]
+pub struct AcpiContents {
+    pub ports: AcpiPorts,
+    /// Start from [`DsdtBuilder::with_base`] and add devices.
+    pub dsdt: DsdtBuilder,
+    /// Complete tables (header, length and checksum filled in, e.g. built
+    /// with [`sdt::Sdt`]) listed in the XSDT after the FADT and the MADT.
+    pub extra_tables: Vec<Vec<u8>>,
+}
+
+impl Default for AcpiContents {
+    fn default() -> Self {
+        AcpiContents {
+            ports: AcpiPorts::default(),
+            dsdt: DsdtBuilder::with_base(),
+            extra_tables: Vec::new(),
         }
     }
 }
@@ -143,6 +168,9 @@ pub enum AcpiError {
         tables_start: u64,
         tables_end: u64,
     },
+    /// An extra table is not a well-formed ACPI table.
+    #[error("extra_tables[{index}] is not a valid ACPI table: {reason}")]
+    BadExtraTable { index: usize, reason: &'static str },
     /// A table grew past the 32-bit length field of its header.
     #[error("ACPI table {signature} would be {len} bytes, more than its header can describe")]
     TableTooLarge { signature: String, len: usize },
@@ -156,110 +184,7 @@ impl AcpiError {
             AcpiError::MaxVcpusTooLarge { .. } | AcpiError::TableTooLarge { .. } => "max_vcpus",
             AcpiError::Misaligned { field, .. } | AcpiError::AddressOverflow { field, .. } => field,
             AcpiError::Overlap { .. } => "rsdp_addr",
+            AcpiError::BadExtraTable { .. } => "extra_tables",
         }
     }
-}
-
-/// Builds RSDP, XSDT, FADT, MADT and DSDT for `cfg`, with the default ports.
-pub fn create_acpi_tables(cfg: &AcpiConfig) -> Result<AcpiTables, AcpiError> {
-    create_acpi_tables_with(cfg, &AcpiPorts::default(), DsdtBuilder::with_base())
-}
-
-/// Like [`create_acpi_tables`], with explicit ports and DSDT contents (the
-/// caller starts from [`DsdtBuilder::with_base`] and adds its devices).
-pub fn create_acpi_tables_with(
-    cfg: &AcpiConfig,
-    ports: &AcpiPorts,
-    dsdt: DsdtBuilder,
-) -> Result<AcpiTables, AcpiError> {
-    validate_vcpus(cfg)?;
-    check_aligned("rsdp_addr", cfg.rsdp_addr, RSDP_ALIGN)?;
-    check_aligned("tables_addr", cfg.tables_addr, TABLES_ALIGN)?;
-
-    // Tables whose bytes do not depend on addresses first.
-    let dsdt = dsdt.build()?;
-    let madt = madt::madt(cfg.num_vcpus, cfg.max_vcpus)?;
-    // Layout at tables_addr: DSDT, FADT, MADT, XSDT, each 8-byte aligned.
-    const XSDT_ENTRIES: usize = 2; // FADT, MADT
-    let sizes = [
-        dsdt.len(),
-        fadt::FADT_LEN,
-        madt.len(),
-        root::xsdt_len(XSDT_ENTRIES),
-    ];
-    let mut offsets = [0u64; 4];
-    let mut end = 0u64;
-    for (off, size) in offsets.iter_mut().zip(sizes) {
-        *off = end;
-        end = align_up(end + size as u64, TABLES_ALIGN);
-    }
-    let tables_end = range_end("tables_addr", cfg.tables_addr, end)?;
-    let rsdp_end = range_end("rsdp_addr", cfg.rsdp_addr, root::RSDP_LEN as u64)?;
-    if cfg.rsdp_addr < tables_end && cfg.tables_addr < rsdp_end {
-        return Err(AcpiError::Overlap {
-            rsdp_start: cfg.rsdp_addr,
-            rsdp_end,
-            tables_start: cfg.tables_addr,
-            tables_end,
-        });
-    }
-
-    let [dsdt_addr, fadt_addr, madt_addr, xsdt_addr] = offsets.map(|o| cfg.tables_addr + o);
-    let fadt = fadt::fadt(dsdt_addr, ports)?;
-    let xsdt = root::xsdt(&[fadt_addr, madt_addr])?;
-    let rsdp = root::rsdp(xsdt_addr).to_vec();
-
-    tracing::debug!(
-        num_vcpus = cfg.num_vcpus,
-        max_vcpus = cfg.max_vcpus,
-        rsdp = format_args!("{:#x}", cfg.rsdp_addr),
-        tables = format_args!("{:#x}..{:#x}", cfg.tables_addr, tables_end),
-        "ACPI tables built"
-    );
-    Ok(AcpiTables {
-        rsdp_addr: cfg.rsdp_addr,
-        blobs: vec![
-            (cfg.rsdp_addr, rsdp),
-            (xsdt_addr, xsdt),
-            (fadt_addr, fadt),
-            (madt_addr, madt),
-            (dsdt_addr, dsdt),
-        ],
-    })
-}
-
-fn validate_vcpus(cfg: &AcpiConfig) -> Result<(), AcpiError> {
-    if cfg.num_vcpus == 0 {
-        return Err(AcpiError::NoVcpus);
-    }
-    if cfg.max_vcpus > MAX_VCPUS {
-        return Err(AcpiError::MaxVcpusTooLarge {
-            max_vcpus: cfg.max_vcpus,
-            limit: MAX_VCPUS,
-        });
-    }
-    if cfg.num_vcpus > cfg.max_vcpus {
-        return Err(AcpiError::NumVcpusAboveMax {
-            num_vcpus: cfg.num_vcpus,
-            max_vcpus: cfg.max_vcpus,
-        });
-    }
-    Ok(())
-}
-
-fn check_aligned(field: &'static str, addr: u64, align: u64) -> Result<(), AcpiError> {
-    if addr % align != 0 {
-        return Err(AcpiError::Misaligned { field, addr, align });
-    }
-    Ok(())
-}
-
-/// `addr + len`, or an error naming `field` if it overflows.
-fn range_end(field: &'static str, addr: u64, len: u64) -> Result<u64, AcpiError> {
-    addr.checked_add(len)
-        .ok_or(AcpiError::AddressOverflow { field, addr, len })
-}
-
-fn align_up(v: u64, align: u64) -> u64 {
-    v.div_ceil(align) * align
 }

@@ -12,8 +12,9 @@ use acpi_tables::aml::{
     Name, Notify, OpRegion, OpRegionSpace, Path, ResourceTemplate, Return, Store, ZERO,
 };
 
-use super::super::DsdtBuilder;
+use super::super::{create_acpi_tables_with, AcpiContents, DsdtBuilder};
 use super::iasl_util::{acpiexec, disassemble, round_trip, ScratchDir};
+use super::structure::{cfg, table};
 
 const VIRTIO_BASE: u32 = 0xD000_0000;
 const VIRTIO_IRQ: u32 = 5;
@@ -170,14 +171,18 @@ fn add_ged(b: &mut DsdtBuilder) {
     ));
 }
 
-fn sample_dsdt() -> Vec<u8> {
+fn sample_builder() -> DsdtBuilder {
     let mut b = DsdtBuilder::with_base();
     add_virtio_mmio(&mut b);
     add_power_button(&mut b);
     add_memory_hotplug_controller(&mut b);
     add_memory_device(&mut b);
     add_ged(&mut b);
-    b.build().unwrap()
+    b
+}
+
+fn sample_dsdt() -> Vec<u8> {
+    sample_builder().build().unwrap()
 }
 
 #[test]
@@ -218,4 +223,15 @@ fn test_sample_devices_evaluate_in_acpiexec() {
     assert!(out.contains("[Buffer]"), "{out}");
     let out = acpiexec(dir.path(), &dsdt, "Evaluate \\_SB.V000._HID");
     assert!(out.contains("LNRO0005"), "{out}");
+}
+
+#[test]
+fn test_sample_devices_in_full_table_set() {
+    let contents = AcpiContents {
+        dsdt: sample_builder(),
+        ..AcpiContents::default()
+    };
+    let t = create_acpi_tables_with(&cfg(2, 4), contents).unwrap();
+    let (_, dsdt) = table(&t, b"DSDT");
+    assert_eq!(dsdt, sample_dsdt());
 }

@@ -2,8 +2,10 @@
 
 use super::super::madt::{processor_entries, LAPIC_ENABLED, LAPIC_ONLINE_CAPABLE};
 use super::super::root::{RSDP_LEN, RSDP_V1_LEN, RSDP_XSDT_OFFSET};
-use super::super::sdt::{byte_sum, HEADER_LEN};
-use super::super::{create_acpi_tables, fadt, AcpiConfig, AcpiTables};
+use super::super::sdt::{byte_sum, Sdt, HEADER_LEN};
+use super::super::{
+    create_acpi_tables, create_acpi_tables_with, fadt, AcpiConfig, AcpiContents, AcpiTables,
+};
 
 pub(super) const RSDP_ADDR: u64 = 0x000E_0000;
 pub(super) const TABLES_ADDR: u64 = 0x000E_1000;
@@ -136,4 +138,23 @@ fn test_tables_are_deterministic() {
     let a = create_acpi_tables(&cfg(2, 4)).unwrap();
     let b = create_acpi_tables(&cfg(2, 4)).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn test_extra_tables_listed_in_xsdt() {
+    let mut extra = Sdt::new(*b"OEM1", 1, *b"HVMTEST ");
+    extra.push_u32(0x1234_5678);
+    let extra = extra.finish().unwrap();
+    let contents = AcpiContents {
+        extra_tables: vec![extra.clone()],
+        ..AcpiContents::default()
+    };
+    let t = create_acpi_tables_with(&cfg(1, 2), contents).unwrap();
+    assert_eq!(t.blobs.len(), 6);
+    let rsdp = table_at(&t, t.rsdp_addr);
+    let xsdt = table_at(&t, u64_at(rsdp, RSDP_XSDT_OFFSET));
+    assert_eq!(xsdt.len(), HEADER_LEN + 3 * 8);
+    let third = u64_at(xsdt, HEADER_LEN + 16);
+    assert_eq!(table_at(&t, third), extra.as_slice());
+    assert_eq!(third % 8, 0);
 }

@@ -1,6 +1,9 @@
 //! Invalid configurations give an AcpiError naming the field.
 
-use super::super::{create_acpi_tables, AcpiConfig, AcpiError, MAX_VCPUS};
+use super::super::sdt::Sdt;
+use super::super::{
+    create_acpi_tables, create_acpi_tables_with, AcpiConfig, AcpiContents, AcpiError, MAX_VCPUS,
+};
 use super::structure::{cfg, RSDP_ADDR, TABLES_ADDR};
 
 fn err(c: AcpiConfig) -> AcpiError {
@@ -116,4 +119,30 @@ fn test_address_overflow_rejected() {
     });
     assert!(matches!(e, AcpiError::AddressOverflow { .. }), "{e:?}");
     assert_eq!(e.field(), "rsdp_addr");
+}
+
+#[test]
+fn test_bad_extra_tables_rejected() {
+    let good = Sdt::new(*b"OEM1", 1, *b"HVMTEST ").finish().unwrap();
+    let mut bad_sum = good.clone();
+    bad_sum[20] ^= 1;
+    let mut bad_len = good.clone();
+    bad_len.push(0);
+    for (bad, why) in [
+        (bad_sum, "checksum"),
+        (bad_len, "length"),
+        (vec![0u8; 10], "shorter"),
+    ] {
+        let contents = AcpiContents {
+            extra_tables: vec![good.clone(), bad],
+            ..AcpiContents::default()
+        };
+        let e = create_acpi_tables_with(&cfg(1, 1), contents).unwrap_err();
+        assert!(
+            matches!(e, AcpiError::BadExtraTable { index: 1, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.field(), "extra_tables");
+        assert!(e.to_string().contains(why), "{e}");
+    }
 }
