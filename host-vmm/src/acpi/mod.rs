@@ -44,6 +44,11 @@ pub const RESET_PORT: u16 = 0x602;
 /// and the bound keeps the MADT under 64 KiB.
 pub const MAX_VCPUS: u32 = 4096;
 
+/// Upper bound of the space the base tables (default [`AcpiContents`]) take
+/// at `tables_addr`, reached at [`MAX_VCPUS`]; extra DSDT devices and tables
+/// add to it (see [`AcpiTables::tables_range`] for the real size).
+pub const BASE_TABLES_MAX_SIZE: u64 = 64 * 1024;
+
 /// Required alignment of `rsdp_addr` (where the RSDP is searched for, it sits
 /// on a 16-byte boundary).
 pub const RSDP_ALIGN: u64 = 16;
@@ -181,7 +186,12 @@ impl AcpiError {
     pub fn field(&self) -> &'static str {
         match self {
             AcpiError::NoVcpus | AcpiError::NumVcpusAboveMax { .. } => "num_vcpus",
-            AcpiError::MaxVcpusTooLarge { .. } | AcpiError::TableTooLarge { .. } => "max_vcpus",
+            AcpiError::MaxVcpusTooLarge { .. } => "max_vcpus",
+            AcpiError::TableTooLarge { signature, .. } => match signature.as_str() {
+                "APIC" => "max_vcpus",
+                "DSDT" => "dsdt",
+                _ => "extra_tables",
+            },
             AcpiError::Misaligned { field, .. } | AcpiError::AddressOverflow { field, .. } => field,
             AcpiError::Overlap { .. } => "rsdp_addr",
             AcpiError::BadExtraTable { .. } => "extra_tables",

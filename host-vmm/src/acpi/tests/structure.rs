@@ -5,6 +5,7 @@ use super::super::root::{RSDP_LEN, RSDP_V1_LEN, RSDP_XSDT_OFFSET};
 use super::super::sdt::{byte_sum, Sdt, HEADER_LEN};
 use super::super::{
     create_acpi_tables, create_acpi_tables_with, fadt, AcpiConfig, AcpiContents, AcpiTables,
+    BASE_TABLES_MAX_SIZE, MAX_VCPUS,
 };
 
 pub(super) const RSDP_ADDR: u64 = 0x000E_0000;
@@ -157,4 +158,17 @@ fn test_extra_tables_listed_in_xsdt() {
     let third = u64_at(xsdt, HEADER_LEN + 16);
     assert_eq!(table_at(&t, third), extra.as_slice());
     assert_eq!(third % 8, 0);
+}
+
+#[test]
+fn test_base_tables_fit_in_documented_size() {
+    for max in [1, 254, 255, 1024, MAX_VCPUS] {
+        let t = create_acpi_tables(&cfg(1, max)).unwrap();
+        let (start, end) = t.tables_range();
+        assert!(
+            end - start <= BASE_TABLES_MAX_SIZE,
+            "{max} vCPUs: {} bytes",
+            end - start
+        );
+    }
 }
