@@ -2,8 +2,12 @@
 //!
 //! Code map: `builder` assembles a VM from the configuration; `vmm` runs it;
 //! `arch/<arch>` holds the architecture-specific layout and boot setup; `acpi`
-//! writes the firmware tables; `devices` holds the device bus and devices.
+//! writes the firmware tables; `devices` holds the device bus and devices;
+//! `kvm` wraps the VM and vCPU file descriptors; `memory` maps guest RAM.
 
 pub mod acpi;
 pub mod arch;
 pub mod config;
+pub mod devices;
+pub mod memory;
+pub mod vmm;

@@ -97,7 +97,3 @@ pub const ACPI_SLEEP_CONTROL_PORT: u16 = 0x600;
 pub const ACPI_SLEEP_STATUS_PORT: u16 = 0x601;
 /// ACPI reset register (8-bit, FADT RESET_REG); writing 1 resets.
 pub const ACPI_RESET_PORT: u16 = 0x602;
-/// The SLP_TYP value `_S5_` declares (power off).
-pub const ACPI_SLP_TYP_S5: u8 = 5;
-/// The value the FADT asks the guest to write to [`ACPI_RESET_PORT`].
-pub const ACPI_RESET_VALUE: u8 = 1;
