@@ -56,12 +56,9 @@ impl ReadyInfo {
         let read = |path: &'static str| {
             fs::read_to_string(path).map_err(|source| ReadyError::Read { path, source })
         };
-        let since_boot = clock_gettime(ClockId::CLOCK_BOOTTIME).map_err(ReadyError::Clock)?;
-        let since_kernel_ms = u64::try_from(since_boot.tv_sec()).unwrap_or(0) * 1000
-            + u64::try_from(since_boot.tv_nsec()).unwrap_or(0) / 1_000_000;
         Ok(Self {
             version: crate::VERSION,
-            since_kernel_ms,
+            since_kernel_ms: boot_clock_ms()?,
             cpus: count_cpu_list(&read(CPU_ONLINE_PATH)?)?,
             mem_total_kib: mem_total_kib(&read(MEMINFO_PATH)?)?,
         })
@@ -74,6 +71,13 @@ impl ReadyInfo {
             self.version, self.since_kernel_ms, self.cpus, self.mem_total_kib
         )
     }
+}
+
+/// Milliseconds since the kernel started (`CLOCK_BOOTTIME`).
+pub fn boot_clock_ms() -> Result<u64, ReadyError> {
+    let since_boot = clock_gettime(ClockId::CLOCK_BOOTTIME).map_err(ReadyError::Clock)?;
+    Ok(u64::try_from(since_boot.tv_sec()).unwrap_or(0) * 1000
+        + u64::try_from(since_boot.tv_nsec()).unwrap_or(0) / 1_000_000)
 }
 
 /// Counts the CPUs in a kernel CPU list such as `0-3,5,7-8` (trailing newline allowed).

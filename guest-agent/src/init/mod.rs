@@ -27,6 +27,7 @@ use crate::{console, logging, ready, server};
 /// Runs the guest's init. Never returns.
 pub fn run_pid1() -> ! {
     let blocked = SigSet::all().thread_block();
+    let started_ms = ready::boot_clock_ms().ok();
     let console_err = console::open(Path::new(console::CONSOLE_PATH)).err();
     logging::init(LogLevel::Info);
     std::panic::set_hook(Box::new(|info| {
@@ -60,6 +61,9 @@ pub fn run_pid1() -> ! {
         }
     };
 
+    if let Some(ms) = started_ms {
+        tracing::debug!("init started {ms} ms after the kernel");
+    }
     log_mounts(&mounted);
     enable_cgroup_controllers();
     let reaper = match reaper::Reaper::start() {
