@@ -8,10 +8,10 @@ the same path, so every path means the same thing inside and outside.
 """
 
 import os
-import sys
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +24,7 @@ LOGS = WORK / "logs"
 KEEP_RUNS = 30
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Variables passed from the caller's environment to the script when set.
-PASSTHROUGH = ("RUST_LOG", "RUST_BACKTRACE", "SCENARIO_TIMEOUT")
+PASSTHROUGH = ("RUST_LOG", "RUST_BACKTRACE", "SCENARIO_TIMEOUT", "SCENARIOS_DIR", "BOOT_TIMEOUT")
 # Host directories hidden inside the test host (it mounts its own there).
 NOT_SHARED = ("/tmp/", "/run/", "/dev/", "/proc/", "/sys/")
 

@@ -27,7 +27,8 @@ status is the script's (124: timeout, 125: the harness or the test host failed).
 Environment: TESTHOST_MODE=direct|nested forces the mode; GUEST_KERNEL,
 TESTHOST_KERNEL (bzImage paths) skip guest-kernel-config/build.sh; HOST_VMM (default
 target/debug/host-vmm); GUEST_INITRD (default target/rootfs/initramfs.cpio);
-SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300)."""
+SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300); SCENARIOS_DIR (run-all:
+default tests/scenarios); RUST_LOG, RUST_BACKTRACE, BOOT_TIMEOUT are passed through."""
 
 
 def _parser():
@@ -49,7 +50,8 @@ def _raise_interrupt(signum, _frame):
 
 def main(argv=None):
     opts = _parser().parse_intermixed_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # Also when started in the background (where a shell leaves SIGINT ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
     try:
         return _dispatch(opts)

@@ -1,7 +1,8 @@
-# Run every tests/scenarios/*.sh (or those whose name contains one of the arguments),
-# each as its own process in its own session with its own $RESULTS/<name>/ and timeout
-# ($SCENARIO_TIMEOUT seconds, default 300). Leftover processes of a scenario are killed
-# (and reported) before the next one starts. Prints PASS/FAIL per scenario and a
+# Run every $SCENARIOS_DIR/*.sh (default tests/scenarios/, relative to $REPO), or those
+# whose name contains one of the arguments. Each runs under busybox sh as its own
+# process in its own session, with its own $RESULTS/<name>/ and a timeout
+# ($SCENARIO_TIMEOUT seconds, default 300). Processes a scenario leaves behind are
+# killed before the next one starts and fail it. Prints PASS/FAIL per scenario and a
 # summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
 # shellcheck shell=sh
 
@@ -35,7 +36,8 @@ group_members() {
     done
 }
 
-for scenario in "$REPO"/tests/scenarios/*.sh; do
+for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
+    [ -f "$scenario" ] || continue
     name=$(basename "$scenario" .sh)
     matches "$name" "$@" || continue
     count=$((count + 1))
@@ -45,30 +47,32 @@ for scenario in "$REPO"/tests/scenarios/*.sh; do
     start=$(now)
     # setsid: the scenario leads its own process group, so a timeout kills all of it and
     # stragglers can be found. The watchdog is a group of its own, killed as a whole.
-    setsid sh "$scenario" &
+    busybox setsid busybox sh "$scenario" &
     pid=$!
-    setsid sh -c 'sleep "$1"; touch "$3"; kill -TERM -- "-$2"; sleep 5; kill -KILL -- "-$2"' \
-        watchdog "$per_timeout" "$pid" "$RESULTS/.timed-out" &
+    busybox setsid busybox sh -c 'sleep "$1"; touch "$3"; kill -TERM "-$2"; sleep 5; kill -KILL "-$2"' \
+        watchdog "$per_timeout" "$pid" "$RESULTS/.timed-out" 2>/dev/null &
     watchdog=$!
     wait "$pid"
     status=$?
-    kill -KILL -- "-$watchdog" 2>/dev/null
+    kill -KILL "-$watchdog" 2>/dev/null
     wait "$watchdog" 2>/dev/null
     leftovers=$(group_members "$pid")
     if [ -n "$leftovers" ]; then
-        echo "warning: $name left processes behind; killing them:"
+        echo "$name left processes behind; killing them:"
         echo "$leftovers" | sed 's/^/    /'
-        kill -KILL -- "-$pid" 2>/dev/null
+        kill -KILL "-$pid" 2>/dev/null
+        [ "$status" -ne 0 ] || status="left processes behind"
     fi
     secs=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
-    if [ "$status" -eq 0 ]; then
+    if [ "$status" = 0 ]; then
         echo "--- PASS  $name (${secs}s)"
         passed="$passed $name"
     elif [ -e "$RESULTS/.timed-out" ]; then
         echo "--- FAIL  $name (${secs}s): timeout after ${per_timeout}s"
         failed="$failed $name"
     else
-        echo "--- FAIL  $name (${secs}s): exit status $status"
+        case "$status" in [0-9]*) status="exit status $status" ;; esac
+        echo "--- FAIL  $name (${secs}s): $status"
         failed="$failed $name"
     fi
 done

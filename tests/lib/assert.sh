@@ -37,3 +37,31 @@ assert_grep() {
 now_ms() {
     awk '{ printf "%d", $1 * 1000 }' /proc/uptime
 }
+
+# stat_field PID N: field N of /proc/PID/stat counted after the "(comm)" field
+# (1 state, 2 ppid, 3 pgrp, 4 session).
+stat_field() {
+    line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086
+    set -- "$2" ${line##*) }
+    shift "$1"
+    echo "$1"
+}
+
+# session_procs NAME: pids of processes named NAME in this shell's session (under
+# run-all each scenario is its own session; under `run`, the script's run is).
+session_procs() {
+    own=$(stat_field $$ 4)
+    for dir in /proc/[0-9]*; do
+        pid=${dir#/proc/}
+        [ "$(cat "$dir/comm" 2>/dev/null)" = "$1" ] || continue
+        [ "$(stat_field "$pid" 4)" = "$own" ] && echo "$pid"
+    done
+    return 0
+}
+
+# assert_no_leftover NAME: no process named NAME is left in this session.
+assert_no_leftover() {
+    left=$(session_procs "$1")
+    [ -z "$left" ] || fail "leftover $1 process(es): $left"
+}

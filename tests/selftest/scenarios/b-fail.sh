@@ -1,0 +1,2 @@
+echo "b-fail: failing with 7"
+exit 7
