@@ -31,6 +31,17 @@ kernel:
 testhost-kernel:
 	@dir=$$(guest-kernel-config/build.sh testhost | tail -n1) && mkdir -p $(KERNEL_DIR) && ln -sfn "$$dir" $(KERNEL_DIR)/testhost && echo "test host kernel: $(KERNEL_DIR)/testhost -> $$dir"
 
+agent:
+	rootfs/build-agent.sh
+
+rootfs:
+	rootfs/build.sh
+
+# The initramfs read back (static /init), and a boot of it under plain QEMU TCG.
+test-rootfs: rootfs kernel
+	$(CARGO) test --locked -p guest-agent --test initramfs
+	rootfs/smoke-qemu.sh
+
 build:
 	$(CARGO) build --locked -p host-vmm
 
@@ -43,7 +54,8 @@ lint: check-lock
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test-unit:
+# Includes the initramfs read-back test, hence the rootfs prerequisite.
+test-unit: rootfs
 	$(CARGO) test --locked --workspace
 
 check-aarch64:
