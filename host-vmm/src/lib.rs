@@ -7,7 +7,9 @@
 
 pub mod acpi;
 pub mod arch;
+pub mod builder;
 pub mod config;
 pub mod devices;
+pub mod kvm;
 pub mod memory;
 pub mod vmm;

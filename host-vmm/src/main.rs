@@ -1,1 +1,144 @@
-fn main() {}
+//! The host-vmm command line.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use host_vmm::builder::{build_vm, BootOptions};
+use host_vmm::config::{self, Overrides};
+use host_vmm::vmm::GuestExit;
+
+const EXIT_CODES: &str = "\
+Exit status of `boot`:
+  0  the guest powered off
+  1  the VMM failed (configuration, kernel, KVM setup); the error says why
+  2  the guest reset (reboot, i8042 or ACPI reset, kernel panic with panic=-1)
+  3  a vCPU triple-faulted or KVM could not run it (registers are logged)";
+
+#[derive(Parser)]
+#[command(name = "host-vmm", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace incl. every
+    /// KVM exit). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot the guest kernel and run until the guest powers off.
+    #[command(after_help = EXIT_CODES)]
+    Boot(BootArgs),
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct BootArgs {
+    /// Configuration file (default: $HOST_VMM_CONFIG, ./configuration.toml,
+    /// /etc/host-vmm/configuration.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the guest console to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    console: Option<PathBuf>,
+    /// Guest kernel (bzImage or PVH vmlinux); overrides `kernel`.
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+    /// Guest initramfs; overrides `initrd`.
+    #[arg(long, value_name = "PATH")]
+    initrd: Option<PathBuf>,
+    /// Guest RAM in MiB; overrides `default_memory`.
+    #[arg(long, value_name = "MIB")]
+    memory: Option<u64>,
+    /// vCPUs at boot; overrides `default_vcpus`.
+    #[arg(long, value_name = "N")]
+    cpus: Option<u32>,
+    /// Appended to the configured `kernel_params`.
+    #[arg(long, value_name = "STR")]
+    kernel_params: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every setting's effective value and where it came from.
+    Show {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn boot(args: BootArgs) -> anyhow::Result<GuestExit> {
+    let overrides = Overrides {
+        kernel: args.kernel,
+        initrd: args.initrd,
+        memory: args.memory,
+        cpus: args.cpus,
+        kernel_params: args.kernel_params,
+    };
+    let cfg = config::load_with(args.config.as_deref(), &overrides)
+        .context("cannot load the configuration")?;
+    let opts = BootOptions {
+        console: args.console,
+    };
+    let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
+    vmm.run().context("cannot run the VM")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Boot(args) => {
+            let outcome = boot(args)?;
+            let code = outcome.exit_code();
+            if code == 0 {
+                tracing::info!("{outcome}");
+            } else {
+                tracing::error!("{outcome}");
+                eprintln!("host-vmm: {outcome}");
+            }
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
+        Command::Config {
+            command: ConfigCommand::Show { config },
+        } => {
+            let text = config::show(config.as_deref()).context("cannot show the configuration")?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("host-vmm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,5 +1,122 @@
-//! A running VM: vCPU threads and how the guest ended.
+//! A running VM: one thread per vCPU, and how the guest ended.
 
 pub mod exit;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use vmm_sys_util::signal::Killable;
 
 pub use exit::{ExitSignal, GuestExit};
+
+use crate::devices::Bus;
+use crate::kvm::{Vcpu, VcpuRunContext, Vm};
+use crate::memory::GuestMemoryMmap;
+
+/// Why the VM could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    #[error("cannot register the vCPU kick signal")]
+    Signal(#[source] vmm_sys_util::errno::Error),
+    #[error("cannot start the thread of vCPU {index}")]
+    Spawn {
+        index: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A built VM, ready to run. Field order is drop order: vCPUs and the VM
+/// go before the guest memory they map.
+pub struct Vmm {
+    vcpus: Vec<Vcpu>,
+    pio: Arc<Bus>,
+    mmio: Arc<Bus>,
+    exit: Arc<ExitSignal>,
+    vm: Vm,
+    memory: GuestMemoryMmap,
+}
+
+impl Vmm {
+    pub fn new(
+        vm: Vm,
+        memory: GuestMemoryMmap,
+        vcpus: Vec<Vcpu>,
+        pio: Bus,
+        mmio: Bus,
+        exit: Arc<ExitSignal>,
+    ) -> Self {
+        Vmm {
+            vcpus,
+            pio: Arc::new(pio),
+            mmio: Arc::new(mmio),
+            exit,
+            vm,
+            memory,
+        }
+    }
+
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        &self.memory
+    }
+
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    /// The signal devices and vCPUs report the guest's end to.
+    pub fn exit_signal(&self) -> &Arc<ExitSignal> {
+        &self.exit
+    }
+
+    /// Run the vCPUs until the guest ends; stop every vCPU thread and
+    /// return how it ended.
+    pub fn run(mut self) -> Result<GuestExit, VmmError> {
+        let signal = crate::kvm::vcpu::kick_signal().map_err(VmmError::Signal)?;
+        let ctx = VcpuRunContext {
+            pio: self.pio.clone(),
+            mmio: self.mmio.clone(),
+            exit: self.exit.clone(),
+        };
+        let mut threads: Vec<(u32, JoinHandle<()>)> = Vec::new();
+        let mut spawn_error = None;
+        for vcpu in self.vcpus.drain(..) {
+            let index = vcpu.index;
+            let ctx = ctx.clone();
+            match std::thread::Builder::new()
+                .name(format!("vcpu{index}"))
+                .spawn(move || vcpu.run(&ctx))
+            {
+                Ok(h) => threads.push((index, h)),
+                Err(source) => {
+                    spawn_error = Some(VmmError::Spawn { index, source });
+                    self.exit.request(GuestExit::Error {
+                        vcpu: index,
+                        reason: "vCPU thread could not start".into(),
+                        regs: String::new(),
+                    });
+                    break;
+                }
+            }
+        }
+        tracing::info!(vcpus = threads.len(), "guest running");
+        let outcome = self.exit.wait();
+        tracing::debug!(%outcome, "stopping vCPUs");
+        for (index, h) in &threads {
+            if let Err(e) = h.kill(signal) {
+                tracing::debug!(vcpu = index, "kick failed (thread already gone?): {e}");
+            }
+        }
+        for (index, h) in threads {
+            if h.join().is_err() {
+                tracing::error!(vcpu = index, "vCPU thread panicked");
+            }
+        }
+        match spawn_error {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
+    }
+}

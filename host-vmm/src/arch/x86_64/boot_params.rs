@@ -33,7 +33,7 @@ pub enum BootParamsError {
     TooManyE820Entries(usize),
     #[error("an address does not fit the 32-bit boot protocol field {field}: {addr:#x}")]
     AddressTooHigh { field: &'static str, addr: u64 },
-    #[error("cannot write {what} to guest memory: {source}")]
+    #[error("cannot write {what} to guest memory")]
     Write {
         what: &'static str,
         source: vm_memory::GuestMemoryError,

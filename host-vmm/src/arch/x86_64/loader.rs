@@ -54,19 +54,19 @@ pub struct LoadedInitrd {
 /// `default_memory` when RAM is too small.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("kernel {}: cannot open: {source}", path.display())]
+    #[error("kernel {}: cannot open", path.display())]
     OpenKernel {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("kernel {}: not a bzImage or an ELF vmlinux", path.display())]
     UnknownFormat { path: PathBuf },
-    #[error("kernel {}: cannot load the bzImage: {source}", path.display())]
+    #[error("kernel {}: cannot load the bzImage", path.display())]
     BzImage {
         path: PathBuf,
         source: linux_loader::loader::Error,
     },
-    #[error("kernel {}: cannot load the ELF vmlinux (does it fit default_memory?): {source}", path.display())]
+    #[error("kernel {}: cannot load the ELF vmlinux (does it fit default_memory?)", path.display())]
     Elf {
         path: PathBuf,
         source: linux_loader::loader::Error,
@@ -82,7 +82,7 @@ pub enum LoadError {
         needed: u64,
         low_end: u64,
     },
-    #[error("initrd {}: cannot open: {source}", path.display())]
+    #[error("initrd {}: cannot open", path.display())]
     OpenInitrd {
         path: PathBuf,
         source: std::io::Error,
@@ -94,7 +94,7 @@ pub enum LoadError {
         size: u64,
         kernel_end: u64,
     },
-    #[error("initrd {}: cannot read it into guest memory: {source}", path.display())]
+    #[error("initrd {}: cannot read it into guest memory", path.display())]
     ReadInitrd {
         path: PathBuf,
         source: vm_memory::GuestMemoryError,

@@ -5,7 +5,7 @@
 //! - [`loader`]: bzImage / PVH vmlinux and initrd loading.
 //! - [`cmdline`], [`boot_params`]: what the kernel reads at entry.
 //! - [`gdt`], [`regs`], [`msrs`], [`cpuid`], [`lapic`]: the vCPU's start state.
-//! - [`dump`]: register dumps for the log.
+//! - [`vcpu`]: applies that state to a KVM vCPU; [`dump`]: register dumps.
 
 pub mod boot_params;
 pub mod cmdline;
@@ -18,3 +18,4 @@ pub mod layout;
 pub mod loader;
 pub mod msrs;
 pub mod regs;
+pub mod vcpu;

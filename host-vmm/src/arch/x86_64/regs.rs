@@ -35,7 +35,7 @@ pub enum EntryMode {
 
 /// Why the boot state could not be written to guest memory.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write the boot {what} to guest memory: {source}")]
+#[error("cannot write the boot {what} to guest memory")]
 pub struct RegsError {
     what: &'static str,
     source: vm_memory::GuestMemoryError,

@@ -1,0 +1,304 @@
+//! The one place a VM is assembled from the configuration. Read top to
+//! bottom: memory, KVM VM, interrupt controllers, devices, kernel and
+//! initrd, ACPI tables, boot parameters, vCPUs.
+
+use std::path::PathBuf;
+
+use crate::config::HypervisorConfig;
+use crate::vmm::Vmm;
+
+/// Boot options that are not part of the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct BootOptions {
+    /// Where the guest console goes; stdout when `None`.
+    pub console: Option<PathBuf>,
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::{build_vm, BuildError};
+
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::{build_vm, BuildError};
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64 {
+    use super::*;
+
+    /// Why the VM could not be built.
+    #[derive(Debug, thiserror::Error)]
+    pub enum BuildError {
+        #[error("aarch64 boot not implemented yet")]
+        NotImplemented,
+    }
+
+    pub fn build_vm(_cfg: &HypervisorConfig, _opts: &BootOptions) -> Result<Vmm, BuildError> {
+        Err(BuildError::NotImplemented)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64 {
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+
+    use vm_memory::{Bytes, GuestAddress};
+    use vmm_sys_util::eventfd::EventFd;
+
+    use super::*;
+    use crate::acpi::{self, AcpiConfig, AcpiContents, AcpiPorts};
+    use crate::arch::x86_64::boot_params::{self, BootParamsError};
+    use crate::arch::x86_64::cmdline::{build_cmdline, cmdline_bytes, CmdlineError};
+    use crate::arch::x86_64::cpuid::VcpuTopology;
+    use crate::arch::x86_64::e820::{self, LayoutError};
+    use crate::arch::x86_64::layout::*;
+    use crate::arch::x86_64::loader::{self, BootProtocol, LoadError, LoadedKernel};
+    use crate::arch::x86_64::regs::{write_boot_tables, EntryMode, RegsError};
+    use crate::arch::x86_64::vcpu::{configure_vcpu, BootEntry, VcpuSetupError};
+    use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_PORTS};
+    use crate::devices::legacy::{ConsoleOutput, SerialConsole, I8042};
+    use crate::devices::{Bus, BusError, SharedDevice};
+    use crate::kvm::{KvmError, Vcpu, Vm};
+    use crate::memory::{self, GuestMemoryMmap, MemoryError};
+    use crate::vmm::ExitSignal;
+
+    /// Why the VM could not be built. Each names the configuration field
+    /// or file at fault where there is one.
+    #[derive(Debug, thiserror::Error)]
+    pub enum BuildError {
+        #[error(transparent)]
+        Layout(#[from] LayoutError),
+        #[error(transparent)]
+        Memory(#[from] MemoryError),
+        #[error(transparent)]
+        Kvm(#[from] KvmError),
+        #[error("console {}: cannot create", path.display())]
+        Console {
+            path: PathBuf,
+            #[source]
+            source: std::io::Error,
+        },
+        #[error("cannot create the {device} interrupt eventfd")]
+        EventFd {
+            device: &'static str,
+            #[source]
+            source: std::io::Error,
+        },
+        #[error("cannot place the {device} on the I/O bus")]
+        Bus {
+            device: &'static str,
+            #[source]
+            source: BusError,
+        },
+        #[error(transparent)]
+        Load(#[from] LoadError),
+        #[error("cannot build the ACPI tables")]
+        Acpi(#[source] acpi::AcpiError),
+        #[error("the ACPI tables end at {end:#x}, past the reserved area ending at {limit:#x}")]
+        AcpiTooLarge { end: u64, limit: u64 },
+        #[error("cannot write the ACPI table at {addr:#x} to guest memory")]
+        AcpiWrite {
+            addr: u64,
+            #[source]
+            source: vm_memory::GuestMemoryError,
+        },
+        #[error(transparent)]
+        Cmdline(#[from] CmdlineError),
+        #[error("cannot write the kernel command line to guest memory")]
+        CmdlineWrite(#[source] vm_memory::GuestMemoryError),
+        #[error(transparent)]
+        BootParams(#[from] BootParamsError),
+        #[error(transparent)]
+        Regs(#[from] RegsError),
+        #[error("default_vcpus: cannot set up the vCPUs")]
+        VcpuSetup(#[source] VcpuSetupError),
+        #[error("default_vcpus: cannot read the CPUID KVM supports")]
+        Cpuid(#[source] kvm_ioctls::Error),
+    }
+
+    /// Assemble a VM from `cfg`, ready to [`Vmm::run`].
+    pub fn build_vm(cfg: &HypervisorConfig, opts: &BootOptions) -> Result<Vmm, BuildError> {
+        // Memory: RAM below the 3 GiB..4 GiB MMIO gap, the rest above 4 GiB.
+        let mem_bytes = memory::mib_to_bytes(cfg.default_memory)?;
+        let regions = e820::ram_regions(mem_bytes)?;
+        let mem = memory::create_guest_memory(&regions, cfg.default_memory)?;
+        let low_end = e820::low_ram_end(mem_bytes);
+
+        // KVM VM with its memory slots and in-kernel PIC/IOAPIC/LAPIC/PIT.
+        let vm = Vm::new()?;
+        vm.register_memory(&mem)?;
+        vm.setup_irqchip()?;
+
+        // Devices on the port I/O bus.
+        let exit = ExitSignal::new();
+        let mut pio = Bus::new();
+        let console =
+            ConsoleOutput::open(opts.console.as_deref()).map_err(|source| BuildError::Console {
+                path: opts.console.clone().unwrap_or_default(),
+                source,
+            })?;
+        let serial_irq =
+            EventFd::new(libc::EFD_NONBLOCK).map_err(|source| BuildError::EventFd {
+                device: "serial port",
+                source,
+            })?;
+        vm.register_irqfd(&serial_irq, SERIAL_IRQ)?;
+        add_pio(
+            &mut pio,
+            "serial port",
+            SerialConsole::new(serial_irq, console),
+            SERIAL_PORT_BASE,
+            SERIAL_PORT_SIZE,
+        )?;
+        add_pio(
+            &mut pio,
+            "i8042",
+            I8042::new(exit.clone()),
+            I8042_PORT_BASE,
+            I8042_PORT_SIZE,
+        )?;
+        add_pio(
+            &mut pio,
+            "ACPI power device",
+            AcpiPm::new(exit.clone()),
+            ACPI_SLEEP_CONTROL_PORT,
+            ACPI_PM_PORTS as u16,
+        )?;
+
+        // Kernel and initrd.
+        let kernel = loader::load_kernel(&mem, &cfg.kernel, low_end, cfg.default_memory)?;
+        let initrd = cfg
+            .initrd
+            .as_deref()
+            .map(|p| loader::load_initrd(&mem, p, &kernel, low_end, cfg.default_memory))
+            .transpose()?;
+
+        // ACPI tables (the VMM is the firmware).
+        let rsdp_addr = write_acpi_tables(&mem, cfg)?;
+
+        // Boot parameters: command line, zero page or PVH start info, GDT
+        // and page tables.
+        let max_cmdline = match kernel.protocol {
+            BootProtocol::Linux64(hdr) if hdr.cmdline_size > 0 => hdr.cmdline_size as usize,
+            _ => CMDLINE_MAX_SIZE - 1,
+        }
+        .min(CMDLINE_MAX_SIZE - 1);
+        let line = build_cmdline(&cfg.kernel_params, max_cmdline)?;
+        tracing::debug!(cmdline = %line, "kernel command line");
+        mem.write_slice(&cmdline_bytes(&line), GuestAddress(CMDLINE_START))
+            .map_err(BuildError::CmdlineWrite)?;
+        let e820 = e820::e820_map(mem_bytes)?;
+        let mode = write_boot_params(&mem, &kernel, initrd, &e820, rsdp_addr)?;
+        write_boot_tables(&mem, mode)?;
+
+        // vCPUs: the boot vCPU starts at the kernel entry, the others wait for SIPI.
+        let supported = vm
+            .kvm()
+            .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+            .map_err(BuildError::Cpuid)?;
+        let mut vcpus = Vec::new();
+        for index in 0..cfg.default_vcpus {
+            let fd = vm.create_vcpu(index)?;
+            let topo = VcpuTopology {
+                index,
+                max_vcpus: cfg.default_maxvcpus.max(cfg.default_vcpus),
+            };
+            let boot = (index == 0).then_some(BootEntry {
+                mode,
+                entry: kernel.entry.0,
+            });
+            configure_vcpu(&fd, &supported, topo, boot).map_err(BuildError::VcpuSetup)?;
+            vcpus.push(Vcpu { index, fd });
+        }
+        tracing::info!(
+            vcpus = cfg.default_vcpus,
+            memory_mib = cfg.default_memory,
+            kernel = %cfg.kernel.display(),
+            "VM built"
+        );
+        Ok(Vmm::new(vm, mem, vcpus, pio, Bus::new(), exit))
+    }
+
+    fn add_pio(
+        bus: &mut Bus,
+        device: &'static str,
+        dev: impl crate::devices::BusDevice + 'static,
+        base: u16,
+        len: u16,
+    ) -> Result<(), BuildError> {
+        let shared: SharedDevice = Arc::new(Mutex::new(dev));
+        bus.insert(shared, u64::from(base), u64::from(len))
+            .map_err(|source| BuildError::Bus { device, source })
+    }
+
+    /// Ports the FADT points at: the ones the ACPI power device listens on.
+    pub(crate) fn acpi_ports() -> AcpiPorts {
+        AcpiPorts {
+            sleep_control: ACPI_SLEEP_CONTROL_PORT,
+            sleep_status: ACPI_SLEEP_STATUS_PORT,
+            reset: ACPI_RESET_PORT,
+        }
+    }
+
+    /// Build the ACPI tables, copy them into guest memory, return the RSDP address.
+    fn write_acpi_tables(mem: &GuestMemoryMmap, cfg: &HypervisorConfig) -> Result<u64, BuildError> {
+        let acpi_cfg = AcpiConfig {
+            num_vcpus: cfg.default_vcpus,
+            max_vcpus: cfg.default_maxvcpus.max(cfg.default_vcpus),
+            rsdp_addr: ACPI_RSDP_ADDR,
+            tables_addr: ACPI_TABLES_ADDR,
+        };
+        let contents = AcpiContents {
+            ports: acpi_ports(),
+            ..Default::default()
+        };
+        let tables =
+            acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;
+        let (_, end) = tables.tables_range();
+        let limit = ACPI_TABLES_ADDR + ACPI_TABLES_MAX_SIZE;
+        if end > limit {
+            return Err(BuildError::AcpiTooLarge { end, limit });
+        }
+        for (addr, bytes) in &tables.blobs {
+            mem.write_slice(bytes, GuestAddress(*addr))
+                .map_err(|source| BuildError::AcpiWrite {
+                    addr: *addr,
+                    source,
+                })?;
+        }
+        Ok(tables.rsdp_addr)
+    }
+
+    /// Write the zero page (bzImage) or the PVH start info; return how the
+    /// boot vCPU enters the kernel.
+    fn write_boot_params(
+        mem: &GuestMemoryMmap,
+        kernel: &LoadedKernel,
+        initrd: Option<loader::LoadedInitrd>,
+        e820: &[e820::E820Entry],
+        rsdp_addr: u64,
+    ) -> Result<EntryMode, BuildError> {
+        match kernel.protocol {
+            BootProtocol::Linux64(hdr) => {
+                let params =
+                    boot_params::linux_boot_params(&hdr, CMDLINE_START, initrd, e820, rsdp_addr)?;
+                boot_params::write_linux_boot_params(mem, &params)?;
+                Ok(EntryMode::Long64)
+            }
+            BootProtocol::Pvh => {
+                let info = boot_params::pvh_boot_info(CMDLINE_START, initrd, e820, rsdp_addr)?;
+                boot_params::write_pvh_boot_info(mem, &info)?;
+                Ok(EntryMode::Pvh32)
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn test_acpi_ports_match_the_acpi_module_defaults() {
+            assert_eq!(acpi_ports(), AcpiPorts::default());
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! KVM file descriptors: the VM ([`vm`]) and its vCPUs ([`vcpu`]).
+
+pub mod vcpu;
+pub mod vm;
+
+pub use vcpu::{Vcpu, VcpuRunContext};
+pub use vm::{KvmError, Vm};

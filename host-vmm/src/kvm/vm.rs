@@ -1,0 +1,130 @@
+//! The KVM VM: memory slots, the in-kernel interrupt controllers, irqfds
+//! and vCPU creation.
+
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::memory::GuestMemoryMmap;
+
+/// A failed KVM operation, named as in the KVM API.
+#[derive(Debug, thiserror::Error)]
+pub enum KvmError {
+    #[error("cannot open /dev/kvm")]
+    Open(#[source] kvm_ioctls::Error),
+    #[error("KVM API version {0} is not the supported version 12")]
+    ApiVersion(i32),
+    #[error("{op} failed")]
+    Ioctl {
+        op: &'static str,
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    #[error("guest memory region at {addr:#x} cannot be registered: {reason}")]
+    Region { addr: u64, reason: &'static str },
+}
+
+fn ioctl(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> KvmError {
+    move |source| KvmError::Ioctl { op, source }
+}
+
+/// The stable KVM API version.
+const KVM_API_VERSION: i32 = 12;
+
+/// An open KVM VM.
+pub struct Vm {
+    kvm: Kvm,
+    fd: VmFd,
+}
+
+impl Vm {
+    /// Open /dev/kvm and create a VM.
+    pub fn new() -> Result<Self, KvmError> {
+        let kvm = Kvm::new().map_err(KvmError::Open)?;
+        let version = kvm.get_api_version();
+        if version != KVM_API_VERSION {
+            return Err(KvmError::ApiVersion(version));
+        }
+        let fd = kvm.create_vm().map_err(ioctl("KVM_CREATE_VM"))?;
+        Ok(Vm { kvm, fd })
+    }
+
+    pub fn kvm(&self) -> &Kvm {
+        &self.kvm
+    }
+
+    pub fn fd(&self) -> &VmFd {
+        &self.fd
+    }
+
+    /// Register every region of `mem` as a KVM memory slot (slot i for region i).
+    /// `mem` must stay mapped while the VM runs: the caller keeps it alongside.
+    pub fn register_memory(&self, mem: &GuestMemoryMmap) -> Result<(), KvmError> {
+        for (slot, region) in mem.iter().enumerate() {
+            let addr = region.start_addr().0;
+            let host = region
+                .get_host_address(vm_memory::MemoryRegionAddress(0))
+                .map_err(|_| KvmError::Region {
+                    addr,
+                    reason: "no host mapping",
+                })?;
+            let slot = u32::try_from(slot).map_err(|_| KvmError::Region {
+                addr,
+                reason: "too many memory slots",
+            })?;
+            let r = kvm_bindings::kvm_userspace_memory_region {
+                slot,
+                flags: 0,
+                guest_phys_addr: addr,
+                memory_size: region.len(),
+                userspace_addr: host as u64,
+            };
+            // SAFETY: `host` is the start of a live anonymous mapping of
+            // `region.len()` bytes owned by `mem`, which the VMM keeps for
+            // as long as this VM exists; the slots do not overlap because
+            // the regions of a GuestMemoryMmap do not.
+            unsafe { self.fd.set_user_memory_region(r) }
+                .map_err(ioctl("KVM_SET_USER_MEMORY_REGION"))?;
+            tracing::debug!(
+                slot,
+                addr = format_args!("{addr:#x}"),
+                size = region.len(),
+                "memory slot"
+            );
+        }
+        Ok(())
+    }
+
+    /// TSS and identity-map pages, the in-kernel PIC/IOAPIC/LAPICs and the PIT.
+    #[cfg(target_arch = "x86_64")]
+    pub fn setup_irqchip(&self) -> Result<(), KvmError> {
+        use crate::arch::x86_64::layout::{KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS};
+        self.fd
+            .set_identity_map_address(KVM_IDENTITY_MAP_ADDRESS)
+            .map_err(ioctl("KVM_SET_IDENTITY_MAP_ADDR"))?;
+        // The TSS address is below 4 GiB, so it fits usize everywhere.
+        self.fd
+            .set_tss_address(KVM_TSS_ADDRESS as usize)
+            .map_err(ioctl("KVM_SET_TSS_ADDR"))?;
+        self.fd
+            .create_irq_chip()
+            .map_err(ioctl("KVM_CREATE_IRQCHIP"))?;
+        let pit = kvm_bindings::kvm_pit_config {
+            flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        self.fd.create_pit2(pit).map_err(ioctl("KVM_CREATE_PIT2"))?;
+        Ok(())
+    }
+
+    /// Make a write to `evt` raise interrupt line `gsi`.
+    pub fn register_irqfd(&self, evt: &EventFd, gsi: u32) -> Result<(), KvmError> {
+        self.fd.register_irqfd(evt, gsi).map_err(ioctl("KVM_IRQFD"))
+    }
+
+    pub fn create_vcpu(&self, id: u32) -> Result<VcpuFd, KvmError> {
+        self.fd
+            .create_vcpu(u64::from(id))
+            .map_err(ioctl("KVM_CREATE_VCPU"))
+    }
+}
