@@ -10,7 +10,7 @@
 # 3. checks /dev/kvm, runs $RUN_DIR/launch.sh (written by the harness: the script's
 #    environment, then exec of the script; direct mode runs the same file) in the chroot
 #    with an empty environment and its output on the console, writes its exit status to
-#    /share/status and powers off.
+#    /share/status (and the kernel log to /share/dmesg.txt) and powers off.
 # Lines starting with "@@testhost " are markers for the harness, not script output.
 # shellcheck shell=sh
 
@@ -67,6 +67,7 @@ echo "@@testhost script-start uptime=$(cut -d' ' -f1 /proc/uptime)"
 chroot /host /bin/busybox env -i /bin/busybox sh "$RUN_DIR/launch.sh"
 status=$?
 echo "@@testhost script-end status=$status uptime=$(cut -d' ' -f1 /proc/uptime)"
+dmesg >/share/dmesg.txt 2>/dev/null
 echo "$status" >/share/status.tmp && mv /share/status.tmp /share/status
 sync
 umount /host/"$RUN_DIR" /share 2>/dev/null

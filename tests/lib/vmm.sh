@@ -39,8 +39,28 @@ show_boot() {
     done
 }
 
-# ready_field KEY: a field of the AGENT_READY line of the last boot's console.
+# ready_field KEY [CONSOLE]: a field of the AGENT_READY line on CONSOLE (default: the
+# last boot's console).
 ready_field() {
-    tr -d '\r' <"$BOOT_CONSOLE" | grep -E '^AGENT_READY ' | tail -n 1 |
+    tr -d '\r' <"${2:-$BOOT_CONSOLE}" | grep -E '^AGENT_READY ' | tail -n 1 |
         sed -n "s/.* $1=\([^ ]*\).*/\1/p"
+}
+
+# assert_ready WHAT CONSOLE CPUS MEM_MIB: CONSOLE has the agent's ready line
+#   AGENT_READY version=V since_kernel_ms=N cpus=C mem_total_kib=M
+# with C == CPUS and M at most MEM_MIB and at least 90% of it (the kernel keeps some).
+# Sets READY_SINCE_MS.
+assert_ready() {
+    what=$1 console=$2 want_cpus=$3 mem_mib=$4
+    tr -d '\r' <"$console" 2>/dev/null |
+        grep -Eq '^AGENT_READY version=[^ ]+ since_kernel_ms=[0-9]+ cpus=[0-9]+ mem_total_kib=[0-9]+$' ||
+        { show_boot; fail "$what: no well-formed AGENT_READY line on the console ($console)"; }
+    got_cpus=$(ready_field cpus "$console")
+    got_kib=$(ready_field mem_total_kib "$console")
+    READY_SINCE_MS=$(ready_field since_kernel_ms "$console")
+    assert_eq "$what: cpus" "$want_cpus" "$got_cpus"
+    max_kib=$((mem_mib * 1024))
+    min_kib=$((max_kib * 90 / 100))
+    [ "$got_kib" -le "$max_kib" ] && [ "$got_kib" -ge "$min_kib" ] ||
+        fail "$what: mem_total_kib=$got_kib, want $min_kib..$max_kib (${mem_mib} MiB less at most 10%)"
 }
