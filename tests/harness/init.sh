@@ -46,7 +46,8 @@ mount -t 9p -o "$ninep" results /share ||
 [ -r /share/control ] || die "no /share/control from the harness"
 # shellcheck disable=SC1091
 . /share/control
-[ -n "$RUN_DIR" ] && [ -r /share/launch.sh ] || die "/share/control lacks RUN_DIR, or no /share/launch.sh"
+[ -n "$RUN_DIR" ] || die "/share/control lacks RUN_DIR"
+[ -r /share/launch.sh ] || die "no /share/launch.sh from the harness"
 
 # cgroup2 for the VMM (optional: the test host kernel may lack a controller).
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null

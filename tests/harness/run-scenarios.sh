@@ -24,14 +24,14 @@ matches() {
 
 now() { cut -d' ' -f1 /proc/uptime; }
 
-# Processes in process group $1, except its leader: "pid command" per line.
+# Live processes in process group $1, except its leader: "pid command" per line.
 group_members() {
     for stat in /proc/[0-9]*/stat; do
         line=$(cat "$stat" 2>/dev/null) || continue
         pid=${line%% *}
         # shellcheck disable=SC2086
         set -- "$1" ${line##*) }
-        [ "$4" = "$1" ] && [ "$pid" != "$1" ] &&
+        [ "$4" = "$1" ] && [ "$pid" != "$1" ] && [ "$2" != Z ] &&
             echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
     done
 }
@@ -49,6 +49,7 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
     # stragglers can be found. The watchdog is a group of its own, killed as a whole.
     busybox setsid busybox sh "$scenario" &
     pid=$!
+    # shellcheck disable=SC2016 # $1.. are the watchdog's own arguments
     busybox setsid busybox sh -c 'sleep "$1"; touch "$3"; kill -TERM "-$2"; sleep 5; kill -KILL "-$2"' \
         watchdog "$per_timeout" "$pid" "$RESULTS/.timed-out" 2>/dev/null &
     watchdog=$!

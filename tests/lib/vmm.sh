@@ -1,5 +1,6 @@
 # Helpers to drive host-vmm from scenarios: `. "$REPO/tests/lib/vmm.sh"` (after assert.sh).
 # shellcheck shell=sh
+# shellcheck disable=SC2034 # BOOT_* and READY_SINCE_MS are results for the caller
 
 # write_config FILE [KERNEL_PARAMS]: a configuration.toml with the guest kernel and
 # initramfs the harness provides, everything else default.
@@ -61,6 +62,7 @@ assert_ready() {
     assert_eq "$what: cpus" "$want_cpus" "$got_cpus"
     max_kib=$((mem_mib * 1024))
     min_kib=$((max_kib * 90 / 100))
-    [ "$got_kib" -le "$max_kib" ] && [ "$got_kib" -ge "$min_kib" ] ||
+    [ "$got_kib" -le "$max_kib" ] || fail "$what: mem_total_kib=$got_kib is more than ${mem_mib} MiB"
+    [ "$got_kib" -ge "$min_kib" ] ||
         fail "$what: mem_total_kib=$got_kib, want $min_kib..$max_kib (${mem_mib} MiB less at most 10%)"
 }
