@@ -96,7 +96,7 @@ def _interpreter(script):
     return words
 
 
-def write_launch(run, script, args, mode, env):
+def write_launch(run, script, args, mode, env, busybox):
     """Write run/launch.sh: exports, cd $REPO, exec the script. Returns its path."""
     script = script.resolve()
     if mode == "nested" and str(script).startswith(NOT_SHARED):
@@ -104,7 +104,7 @@ def write_launch(run, script, args, mode, env):
         shutil.copy2(script, copy)
         script = copy
     interp = _interpreter(script)
-    cmd = (interp or ["/bin/busybox", "sh"]) + [str(script)] + list(args)
+    cmd = (interp or [str(busybox), "sh"]) + [str(script)] + list(args)
     lines = ["# Written by tests/testhost: the script's whole environment, then the script."]
     for name, value in env.items():
         lines.append(f"export {name}={shlex.quote(str(value))}")

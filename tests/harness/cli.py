@@ -24,7 +24,7 @@ writable directory kept under target/testhost/logs/), HOME=TMPDIR=/tmp and
 TESTHOST_MODE. Its output goes to stdout, the harness's own lines to stderr; the exit
 status is the script's (124: timeout, 125: the harness or the test host failed).
 
-Environment: TESTHOST_MODE=direct|nested forces the mode; GUEST_KERNEL,
+Environment: TESTHOST_MODE=direct|nested forces the mode; TESTHOST_CPU (QEMU's -cpu); GUEST_KERNEL,
 TESTHOST_KERNEL (bzImage paths) skip guest-kernel-config/build.sh; HOST_VMM (default
 target/debug/host-vmm); GUEST_INITRD (default target/rootfs/initramfs.cpio);
 SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300); SCENARIOS_DIR (run-all:

@@ -4,9 +4,9 @@
 # 1. mounts proc, sys, devtmpfs; the host's / read-only over virtio-9p (tag hostroot) at
 #    /host and the per-run directory writable over virtio-9p (tag results) at /share;
 # 2. reads /share/control (written by the harness: RUN_DIR, the run directory's host
-#    path) and prepares a chroot into /host with /proc, /sys, /dev, a tmpfs /tmp and the
-#    writable run directory bound at its host path, so every host binary and path works
-#    unchanged inside;
+#    path, and BUSYBOX, the host's busybox) and prepares a chroot into /host with /proc,
+#    /sys, /dev, a tmpfs /tmp and the writable run directory bound at its host path, so
+#    every host binary and path works unchanged inside;
 # 3. checks /dev/kvm, runs $RUN_DIR/launch.sh (written by the harness: the script's
 #    environment, then exec of the script; direct mode runs the same file) in the chroot
 #    with an empty environment and its output on the console, writes its exit status to
@@ -46,7 +46,8 @@ mount -t 9p -o "$ninep" results /share ||
 [ -r /share/control ] || die "no /share/control from the harness"
 # shellcheck disable=SC1091
 . /share/control
-[ -n "$RUN_DIR" ] || die "/share/control lacks RUN_DIR"
+[ -n "${RUN_DIR:-}" ] || die "/share/control lacks RUN_DIR"
+[ -n "${BUSYBOX:-}" ] || die "/share/control lacks BUSYBOX"
 [ -r /share/launch.sh ] || die "no /share/launch.sh from the harness"
 
 # cgroup2 for the VMM (optional: the test host kernel may lack a controller).
@@ -65,7 +66,7 @@ if [ ! -c /dev/kvm ]; then
 fi
 
 echo "@@testhost script-start uptime=$(cut -d' ' -f1 /proc/uptime)"
-chroot /host /bin/busybox env -i /bin/busybox sh "$RUN_DIR/launch.sh"
+chroot /host "$BUSYBOX" env -i "$BUSYBOX" sh "$RUN_DIR/launch.sh"
 status=$?
 echo "@@testhost script-end status=$status uptime=$(cut -d' ' -f1 /proc/uptime)"
 dmesg >/share/dmesg.txt 2>/dev/null

@@ -66,8 +66,11 @@ def find_busybox():
 
 
 def _is_static(path):
-    out = subprocess.run(["file", "-bL", str(path)], capture_output=True, text=True, check=False)
-    # Without `file`, trust the caller; a dynamic busybox fails loudly at boot anyway.
+    try:
+        out = subprocess.run(["file", "-bL", str(path)], capture_output=True, text=True,
+                             check=False)
+    except OSError:
+        return True  # no `file`: a dynamic busybox fails loudly at boot anyway
     return out.returncode != 0 or "statically linked" in out.stdout or "static-pie" in out.stdout
 
 

@@ -10,6 +10,7 @@ Direct mode runs the same launch.sh on this machine with the same environment.
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,8 @@ from .errors import EXIT_HARNESS, EXIT_TIMEOUT, HarnessError
 
 MARKER = re.compile(r"@@testhost (\S+)(?: (.*))?$")
 TAIL = 50
+# An AMD CPU with SVM and nested paging, without the ERMS that makes TCG's memset slow.
+CPU = "qemu64,+svm,+npt"
 
 
 class Console:
@@ -65,15 +68,18 @@ class Console:
             log(f"error in the test host: {rest}")
 
 
-def qemu_command(kernel, initrd, run, mem, smp):
-    qemu = "qemu-system-x86_64"
-    if not any(os.access(os.path.join(d, qemu), os.X_OK)
-               for d in os.environ.get("PATH", "").split(os.pathsep)):
-        raise HarnessError(f"{qemu} not found (apt-get install qemu-system-x86): "
+def find_qemu():
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        raise HarnessError("qemu-system-x86_64 not found (apt-get install qemu-system-x86): "
                            "the nested-KVM test host needs it")
+    return qemu
+
+
+def qemu_command(qemu, kernel, initrd, run, mem, smp):
     append = "console=ttyS0 quiet panic=-1"
     return [
-        qemu, "-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-smp", str(smp), "-m", f"{mem}M",
+        qemu, "-accel", "tcg", "-cpu", os.environ.get("TESTHOST_CPU", CPU), "-smp", str(smp), "-m", f"{mem}M",
         "-M", "pc", "-nographic", "-vga", "none", "-nic", "none", "-no-reboot",
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-fsdev", "local,path=/,security_model=none,readonly=on,multidevs=remap,id=hostroot",
@@ -88,20 +94,23 @@ def prepare(mode, script, args, mem, smp):
 
     Returns (run, command): the script's command line in direct mode, QEMU's in nested.
     """
+    qemu = find_qemu() if mode == "nested" else None
     guest_kernel = artifacts.kernel("guest", "GUEST_KERNEL")
     testhost_kernel = artifacts.kernel("testhost", "TESTHOST_KERNEL") if mode == "nested" else None
     run = artifacts.new_run_dir()
     log(f"logs: {run}")
     vmm = artifacts.host_vmm()
     initrd = artifacts.guest_initrd()
+    busybox = initramfs.find_busybox()
     env = artifacts.script_env(run, mode, guest_kernel, initrd, vmm)
-    launch = artifacts.write_launch(run, script, args, mode, env)
+    launch = artifacts.write_launch(run, script, args, mode, env, busybox)
     if mode == "direct":
-        return run, ["/usr/bin/env", "-i", "/bin/busybox", "sh", str(launch)]
+        return run, [str(busybox), "env", "-i", str(busybox), "sh", str(launch)]
     cpio, built = initramfs.build(artifacts.WORK)
     log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
-    (run / "control").write_text(f"RUN_DIR={shlex.quote(str(run))}\n")
-    return run, qemu_command(testhost_kernel, cpio, run, mem, smp)
+    control = {"RUN_DIR": run, "BUSYBOX": busybox}
+    (run / "control").write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in control.items()))
+    return run, qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
 
 
 def run_script(mode, script, args, timeout, mem, smp):
@@ -140,8 +149,10 @@ def finish(run, outcome, console, nested, timeout, total):
         status = int(status_file.read_text().strip())
     except (OSError, ValueError):
         _tail(outcome, run)
-        why = "; ".join(console.errors) or f"QEMU exit status {outcome.returncode}"
-        log(f"test host died before the script finished ({why})")
+        if console.errors:
+            log(f"the test host could not run the script: {'; '.join(console.errors)}")
+        else:
+            log(f"test host died before the script finished (QEMU exit status {outcome.returncode})")
         return EXIT_HARNESS
     log(f"script exit status {status}")
     return status
