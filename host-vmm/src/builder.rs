@@ -55,7 +55,7 @@ mod x86_64 {
     use crate::arch::x86_64::regs::{write_boot_tables, EntryMode, RegsError};
     use crate::arch::x86_64::vcpu::{configure_vcpu, BootEntry, VcpuSetupError};
     use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_PORTS};
-    use crate::devices::legacy::{ConsoleOutput, SerialConsole, I8042};
+    use crate::devices::legacy::{ConsoleOutput, SerialAml, SerialConsole, I8042};
     use crate::devices::{Bus, BusError, SharedDevice};
     use crate::kvm::{KvmError, Vcpu, Vm};
     use crate::memory::{self, GuestMemoryMmap, MemoryError};
@@ -247,10 +247,15 @@ mod x86_64 {
             rsdp_addr: ACPI_RSDP_ADDR,
             tables_addr: ACPI_TABLES_ADDR,
         };
-        let contents = AcpiContents {
+        let mut contents = AcpiContents {
             ports: acpi_ports(),
             ..Default::default()
         };
+        contents.dsdt.add_system_bus(&SerialAml {
+            base: SERIAL_PORT_BASE,
+            len: SERIAL_PORT_SIZE as u8,
+            gsi: SERIAL_IRQ,
+        });
         let tables =
             acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;
         let (_, end) = tables.tables_range();

@@ -8,6 +8,7 @@ use std::path::Path;
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
+use crate::acpi::{aml, Aml};
 use crate::devices::BusDevice;
 
 /// Raises the serial IRQ: a write to an eventfd that KVM turns into an
@@ -94,6 +95,30 @@ impl BusDevice for SerialConsole {
     }
 }
 
+/// The UART as an ACPI device (`COM1`, PNP0501) for the DSDT's `\\_SB_`.
+///
+/// A hardware-reduced ACPI guest has no legacy PIC and so no ISA IRQs by
+/// default: the kernel maps the UART's interrupt only through this `_CRS`
+/// (I/O range, and an edge-triggered, active-high GSI).
+pub struct SerialAml {
+    pub base: u16,
+    pub len: u8,
+    pub gsi: u32,
+}
+
+impl Aml for SerialAml {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        let irq = aml::Interrupt::new(true, true, false, false, self.gsi);
+        let io = aml::IO::new(self.base, self.base, 1, self.len);
+        let crs = aml::ResourceTemplate::new(vec![&io, &irq]);
+        let hid = aml::EISAName::new("PNP0501");
+        let hid = aml::Name::new("_HID".into(), &hid);
+        let uid = aml::Name::new("_UID".into(), &aml::ZERO);
+        let crs = aml::Name::new("_CRS".into(), &crs);
+        aml::Device::new("COM1".into(), vec![&hid, &uid, &crs]).to_aml_bytes(sink);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +143,25 @@ mod tests {
         }
         s.read(0x3f8, u64::MAX, &mut [0u8; 1]);
         s.write(0x3f8, u64::MAX, &[1]);
+    }
+
+    #[test]
+    fn test_serial_aml_describes_com1() {
+        let mut bytes = Vec::new();
+        SerialAml {
+            base: 0x3f8,
+            len: 8,
+            gsi: 4,
+        }
+        .to_aml_bytes(&mut bytes);
+        assert_eq!(bytes[0..2], [0x5b, 0x82], "DeviceOp");
+        assert!(bytes.windows(4).any(|w| w == b"COM1"));
+        // EISA id of PNP0501, as the 32-bit value AML stores.
+        assert!(bytes.windows(4).any(|w| w == [0x41, 0xd0, 0x05, 0x01]));
+        // Extended interrupt descriptor: consumer, edge, active high, GSI 4.
+        assert!(bytes
+            .windows(9)
+            .any(|w| w == [0x89, 0x06, 0x00, 0x03, 0x01, 0x04, 0x00, 0x00, 0x00]));
     }
 
     #[test]
