@@ -2,15 +2,21 @@
 # shellcheck shell=sh
 # shellcheck disable=SC2034 # BOOT_* and READY_SINCE_MS are results for the caller
 
-# write_config FILE [KERNEL_PARAMS]: a configuration.toml with the guest kernel and
-# initramfs the harness provides, everything else default.
+# write_config FILE KERNEL_PARAMS [TOML_LINE...]: a configuration.toml with the guest
+# kernel and initramfs the harness provides, the given kernel_params and extra lines
+# (e.g. "default_maxvcpus = 2"), everything else default.
 write_config() {
-    cat >"$1" <<TOML
+    cfg_file=$1
+    cat >"$cfg_file" <<TOML
 [hypervisor.host-vmm]
 kernel = "$GUEST_KERNEL"
 initrd = "$GUEST_INITRD"
-kernel_params = "${2:-}"
+kernel_params = "$2"
 TOML
+    shift 2
+    for cfg_line in "$@"; do
+        echo "$cfg_line" >>"$cfg_file"
+    done
 }
 
 # vmm_boot NAME [ARGS...]: `host-vmm boot ARGS --console $RESULTS/NAME.console` under

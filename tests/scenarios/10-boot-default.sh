@@ -11,11 +11,14 @@ need_file GUEST_INITRD
 command -v host-vmm >/dev/null || fail "host-vmm is not on PATH (HOST_VMM=$HOST_VMM; cargo build -p host-vmm)"
 config="$RESULTS/configuration.toml"
 write_config "$config" "agent.poweroff=1"
+# The test host may have a single CPU, and default_maxvcpus = 0 means the host's count.
+config2="$RESULTS/configuration-maxvcpus2.toml"
+write_config "$config2" "agent.poweroff=1" "default_maxvcpus = 2"
 
-# boot_to_agent NAME CPUS MEM_MIB [ARGS...]: boot, check the exit and the ready line.
+# boot_to_agent NAME CONFIG CPUS MEM_MIB [ARGS...]: boot, check the exit and the ready line.
 boot_to_agent() {
-    name=$1 cpus=$2 mem_mib=$3
-    shift 3
+    name=$1 config=$2 cpus=$3 mem_mib=$4
+    shift 4
     step "boot $name: host-vmm boot --config $config $*"
     vmm_boot "$name" --config "$config" "$@"
     if [ "$BOOT_STATUS" -eq 2 ]; then
@@ -31,6 +34,6 @@ boot_to_agent() {
     echo "$name since_kernel_ms=$READY_SINCE_MS wall_ms=$BOOT_MS" >>"$RESULTS/timings"
 }
 
-boot_to_agent default 1 1024
-boot_to_agent small 2 512 --cpus 2 --memory 512
+boot_to_agent default "$config" 1 1024
+boot_to_agent small "$config2" 2 512 --cpus 2 --memory 512
 assert_no_leftover host-vmm
