@@ -117,6 +117,11 @@ mod x86_64 {
 
     /// Assemble a VM from `cfg`, ready to [`Vmm::run`].
     pub fn build_vm(cfg: &HypervisorConfig, opts: &BootOptions) -> Result<Vmm, BuildError> {
+        tracing::info!(
+            memory_mib = cfg.default_memory,
+            vcpus = cfg.default_vcpus,
+            "building VM"
+        );
         // Memory: RAM below the 3 GiB..4 GiB MMIO gap, the rest above 4 GiB.
         let mem_bytes = memory::mib_to_bytes(cfg.default_memory)?;
         let regions = e820::ram_regions(mem_bytes)?;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::arch::x86_64::test_utils::{stub_bzimage, HALT_LOOP};
 use crate::builder::{build_vm, BootOptions};
 use crate::config::HypervisorConfig;
 use crate::vmm::GuestExit;
@@ -15,37 +16,12 @@ const POWER_OFF: &[u8] = &[0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee];
 const I8042_RESET: &[u8] = &[0xb0, 0xfe, 0xe6, 0x64];
 /// `ud2`: the boot IDT is empty, so #UD -> #GP -> #DF -> triple fault.
 const TRIPLE_FAULT: &[u8] = &[0x0f, 0x0b];
-/// `hlt; jmp .-1`
-const HALT_LOOP: &[u8] = &[0xf4, 0xeb, 0xfd];
 
 /// `mov dx, 0x3f8; mov al, byte; out dx, al` for each byte.
 fn serial_write(text: &[u8]) -> Vec<u8> {
     text.iter()
         .flat_map(|b| [0x66, 0xba, 0xf8, 0x03, 0xb0, *b, 0xee])
         .collect()
-}
-
-/// A minimal bzImage (boot protocol 2.15, 64-bit entry) running `code`.
-fn stub_bzimage(code: &[u8]) -> Vec<u8> {
-    let setup_sects = 1u8;
-    let mut img = vec![0u8; (usize::from(setup_sects) + 1) * 512];
-    img[0x1f1] = setup_sects;
-    img[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
-    img[0x202..0x206].copy_from_slice(b"HdrS");
-    img[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
-    img[0x211] = 0x1; // LOADED_HIGH
-    img[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
-    img[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
-    img[0x236..0x238].copy_from_slice(&1u16.to_le_bytes()); // XLF_KERNEL_64
-    img[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
-    img[0x258..0x260].copy_from_slice(&0x10_0000u64.to_le_bytes());
-    img[0x260..0x264].copy_from_slice(&0x10_0000u32.to_le_bytes());
-    // Protected-mode kernel: the 64-bit entry is at offset 0x200.
-    let mut payload = vec![0u8; 0x200];
-    payload.extend_from_slice(code);
-    payload.extend_from_slice(HALT_LOOP);
-    img.extend_from_slice(&payload);
-    img
 }
 
 struct TempDir(PathBuf);

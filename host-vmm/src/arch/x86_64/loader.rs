@@ -293,6 +293,96 @@ mod tests {
         assert_eq!(detect_format(&mut Cursor::new(vec![0xffu8; 4096])), None);
     }
 
+    const MIB: u64 = 1 << 20;
+
+    fn mem(mib: u64) -> GuestMemoryMmap {
+        crate::memory::create_guest_memory(&[(GuestAddress(0), mib * MIB)], mib).unwrap()
+    }
+
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("host-vmm-loader-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn test_load_kernel_garbage_missing_and_too_big_name_the_problem() {
+        let m = mem(64);
+        let garbage = temp_file("garbage", &[0x5a; 8192]);
+        let e = load_kernel(&m, &garbage, 64 * MIB, 64).unwrap_err();
+        assert!(matches!(e, LoadError::UnknownFormat { .. }), "{e}");
+        assert!(e.to_string().contains(&*garbage.to_string_lossy()), "{e}");
+        std::fs::remove_file(&garbage).unwrap();
+
+        let missing = Path::new("/nonexistent/bzImage");
+        let e = load_kernel(&m, missing, 64 * MIB, 64).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("kernel /nonexistent/bzImage: cannot open"),
+            "{e}"
+        );
+
+        // A kernel that needs 128 MiB to decompress, in 64 MiB.
+        let big = temp_file(
+            "big",
+            &crate::arch::x86_64::test_utils::stub_bzimage_with(&[], 128 << 20),
+        );
+        let e = load_kernel(&m, &big, 64 * MIB, 64).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("default_memory: 64 MiB is too small for kernel"),
+            "{e}"
+        );
+        std::fs::remove_file(&big).unwrap();
+
+        // A truncated bzImage header.
+        let mut trunc = crate::arch::x86_64::test_utils::stub_bzimage(&[]);
+        trunc.truncate(0x210);
+        let trunc_path = temp_file("trunc", &trunc);
+        let e = load_kernel(&m, &trunc_path, 64 * MIB, 64).unwrap_err();
+        assert!(e.to_string().contains("cannot load the bzImage"), "{e}");
+        std::fs::remove_file(&trunc_path).unwrap();
+    }
+
+    #[test]
+    fn test_load_kernel_and_initrd() {
+        let m = mem(64);
+        let k = temp_file(
+            "ok",
+            &crate::arch::x86_64::test_utils::stub_bzimage(&[0x90]),
+        );
+        let kernel = load_kernel(&m, &k, 64 * MIB, 64).unwrap();
+        std::fs::remove_file(&k).unwrap();
+        assert_eq!(kernel.entry, GuestAddress(HIMEM_START + 0x200));
+        assert!(matches!(kernel.protocol, BootProtocol::Linux64(_)));
+        let rd = temp_file("rd", &[7u8; 5000]);
+        let loaded = load_initrd(&m, &rd, &kernel, 64 * MIB, 64).unwrap();
+        assert_eq!(
+            loaded,
+            LoadedInitrd {
+                addr: 64 * MIB - 0x2000,
+                size: 5000
+            }
+        );
+        let mut back = [0u8; 5000];
+        m.read_slice(&mut back, GuestAddress(loaded.addr)).unwrap();
+        assert!(back.iter().all(|b| *b == 7));
+        // Too big to fit above the kernel.
+        let e = load_initrd(&m, &rd, &kernel, 2 * MIB + 4096, 64).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("default_memory: 64 MiB is too small for initrd"),
+            "{e}"
+        );
+        std::fs::remove_file(&rd).unwrap();
+        let e = load_initrd(&m, Path::new("/nonexistent/rd"), &kernel, 64 * MIB, 64).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("initrd /nonexistent/rd: cannot open"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn test_place_initrd() {
         // Top of the limit, page aligned.

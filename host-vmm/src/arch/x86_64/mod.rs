@@ -18,4 +18,6 @@ pub mod layout;
 pub mod loader;
 pub mod msrs;
 pub mod regs;
+#[cfg(test)]
+pub mod test_utils;
 pub mod vcpu;
