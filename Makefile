@@ -8,7 +8,7 @@ KERNEL_DIR := $(TARGET)/kernel
 HOST_VMM := $(TARGET)/debug/host-vmm
 
 .PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
-        check-lock check-aarch64 test-rootfs test-e2e testhost bench clean-cache
+        check-lock check-aarch64 test-rootfs test-e2e test-harness testhost bench clean-cache
 
 help:
 	@echo "make run             set up everything, boot a VM and run a container in it"
@@ -53,6 +53,9 @@ check-lock:
 lint: check-lock
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/main-job.sh \
+	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all
+	shellcheck tests/selftest/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh
 
 # Includes the initramfs read-back test, hence the rootfs prerequisite.
 test-unit: rootfs
@@ -63,3 +66,24 @@ check-aarch64:
 
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/host-vmm
+
+# Every end-to-end scenario (tests/scenarios/*.sh) in one test host boot (or directly
+# on a machine with hardware KVM).
+test-e2e: build rootfs kernel testhost-kernel
+	tests/run-all
+
+# The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
+test-harness: build rootfs kernel testhost-kernel
+	tests/selftest/run
+
+# make testhost SCRIPT=path/to/script.sh [ARGS="..."] [TIMEOUT=secs]
+testhost: build rootfs kernel testhost-kernel
+	@test -n "$(SCRIPT)" || { echo "usage: make testhost SCRIPT=path/to/script.sh"; exit 2; }
+	tests/testhost run $(SCRIPT) $(ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+# The main job on a fresh machine: packages, kernel, image, VMM, then boot a VM.
+run: deps build rootfs kernel testhost-kernel
+	tests/testhost run tests/main-job.sh
+
+test: deps lint test-unit check-aarch64 test-rootfs test-e2e test-harness
+	@echo "make test: all passed"

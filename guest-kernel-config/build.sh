@@ -85,9 +85,10 @@ kmake olddefconfig >/dev/null
 # Kconfig silently drops options whose dependencies are missing: check every request.
 dropped=()
 for f in "${fragments[@]}"; do
+  name=${f##*/}
   while IFS= read -r line; do
     case "$line" in CONFIG_*=y) ;; *) continue ;; esac
-    grep -qx "$line" "$build/.config" || dropped+=("${line%=y} ($(basename "$f"))")
+    grep -qx "$line" "$build/.config" || dropped+=("${line%=y} ($name)")
   done < "$f"
 done
 if [ ${#dropped[@]} -gt 0 ]; then
