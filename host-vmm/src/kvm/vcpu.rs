@@ -54,6 +54,15 @@ pub struct VcpuRunContext {
     pub exit: Arc<ExitSignal>,
 }
 
+/// How many exits of each kind a vCPU took (logged when it stops).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCounts {
+    pub io: u64,
+    pub mmio: u64,
+    pub interrupted: u64,
+    pub other: u64,
+}
+
 /// A configured vCPU, ready to run on its own thread.
 pub struct Vcpu {
     pub index: u32,
@@ -90,15 +99,17 @@ impl Vcpu {
             index: self.index,
             exit: &ctx.exit,
         };
-        let outcome = self.run_loop(ctx);
+        let mut counts = ExitCounts::default();
+        let outcome = self.run_loop(ctx, &mut counts);
         drop(guard);
+        tracing::debug!(vcpu = self.index, ?counts, "vCPU stopped");
         if let Some(exit) = outcome {
             ctx.exit.request(exit);
         }
     }
 
     /// `None` when stopped because the VM is ending anyway.
-    fn run_loop(&mut self, ctx: &VcpuRunContext) -> Option<GuestExit> {
+    fn run_loop(&mut self, ctx: &VcpuRunContext, counts: &mut ExitCounts) -> Option<GuestExit> {
         let index = self.index;
         loop {
             if ctx.exit.is_requested() {
@@ -106,12 +117,21 @@ impl Vcpu {
             }
             let exit = match self.fd.run() {
                 Ok(exit) => exit,
-                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    counts.interrupted += 1;
+                    continue;
+                }
                 Err(e) => {
                     return Some(self.error(format!("KVM_RUN failed: {e}")));
                 }
             };
             tracing::trace!(vcpu = index, ?exit, "vCPU exit");
+            match &exit {
+                VcpuExit::IoIn(..) | VcpuExit::IoOut(..) => counts.io += 1,
+                VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..) => counts.mmio += 1,
+                VcpuExit::Intr => counts.interrupted += 1,
+                _ => counts.other += 1,
+            }
             match exit {
                 VcpuExit::IoIn(port, data) => {
                     if !ctx.pio.read(u64::from(port), data) {

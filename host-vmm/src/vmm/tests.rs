@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::arch::x86_64::test_utils::{stub_bzimage, HALT_LOOP};
 use crate::builder::{build_vm, BootOptions};
 use crate::config::HypervisorConfig;
+use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+
 use crate::vmm::GuestExit;
 
 /// `mov dx, 0x600; mov al, SLP_EN | 5 << 2; out dx, al`
@@ -41,6 +43,10 @@ impl Drop for TempDir {
 }
 
 fn config(kernel: &Path, vcpus: u32) -> HypervisorConfig {
+    config_mem(kernel, vcpus, 64)
+}
+
+fn config_mem(kernel: &Path, vcpus: u32, memory_mib: u64) -> HypervisorConfig {
     HypervisorConfig {
         kernel: kernel.to_path_buf(),
         initrd: None,
@@ -51,9 +57,9 @@ fn config(kernel: &Path, vcpus: u32) -> HypervisorConfig {
         default_maxvcpus: vcpus.max(2),
         default_root_ports: 0,
         default_bridges: 0,
-        default_memory: 64,
+        default_memory: memory_mib,
         memory_slots: 0,
-        default_maxmemory: 64,
+        default_maxmemory: memory_mib,
     }
 }
 
@@ -88,6 +94,26 @@ fn test_stub_guest_console_then_power_off() {
     let (exit, console) = run_stub("console", &code, 1);
     assert_eq!(exit, GuestExit::PowerOff);
     assert_eq!(console, "hi\n");
+}
+
+#[test]
+fn test_stub_guest_with_ram_above_4g() {
+    // 5 GiB: 3 GiB below the MMIO gap and 2 GiB from 4 GiB, two KVM slots.
+    assert!(Path::new("/dev/kvm").exists(), "this test needs /dev/kvm");
+    let dir = TempDir::new("himem");
+    let kernel = dir.0.join("bzImage");
+    std::fs::write(&kernel, stub_bzimage(POWER_OFF)).unwrap();
+    let opts = BootOptions {
+        console: Some(dir.0.join("console")),
+    };
+    let vmm = build_vm(&config_mem(&kernel, 1, 5 * 1024), &opts).unwrap();
+    let regions: Vec<_> = vmm
+        .memory()
+        .iter()
+        .map(|r| (r.start_addr().0, r.len()))
+        .collect();
+    assert_eq!(regions, vec![(0, 3 << 30), (4 << 30, 2 << 30)]);
+    assert_eq!(vmm.run().unwrap(), GuestExit::PowerOff);
 }
 
 #[test]
