@@ -131,14 +131,77 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The error and its causes joined with ": ", skipping a cause whose text
+/// the message before it already ends with (errors that print their source).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("host-vmm: error: {e:#}");
+            eprintln!("host-vmm: error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn test_error_chain_skips_repeated_source() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::new(Repeats(io())).context("ctx");
+        assert_eq!(error_chain(&e), "ctx: outer: gone");
+        let e = anyhow::Error::new(io()).context("a").context("b");
+        assert_eq!(error_chain(&e), "b: a: gone");
+    }
+
+    #[test]
+    fn test_cli_parses_boot_and_config_show() {
+        let cli = Cli::try_parse_from([
+            "host-vmm",
+            "-vv",
+            "boot",
+            "--kernel",
+            "k",
+            "--memory",
+            "512",
+            "--cpus",
+            "2",
+            "--kernel-params",
+            "a=1 b=2",
+            "--console",
+            "c",
+        ])
+        .unwrap();
+        assert_eq!(cli.verbose, 2);
+        let Command::Boot(b) = cli.command else {
+            panic!("not boot");
+        };
+        assert_eq!((b.memory, b.cpus), (Some(512), Some(2)));
+        assert_eq!(b.kernel_params.as_deref(), Some("a=1 b=2"));
+        assert!(Cli::try_parse_from(["host-vmm", "config", "show", "--config", "x"]).is_ok());
+        assert!(Cli::try_parse_from(["host-vmm", "boot", "--memory", "lots"]).is_err());
     }
 }
