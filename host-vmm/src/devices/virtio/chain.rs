@@ -205,7 +205,11 @@ mod tests {
         GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap()
     }
 
-    fn parse_one(mem: &GuestMemoryMmap, gq: &GuestQueue, max: usize) -> Result<DescChain, ChainError> {
+    fn parse_one(
+        mem: &GuestMemoryMmap,
+        gq: &GuestQueue,
+        max: usize,
+    ) -> Result<DescChain, ChainError> {
         let mut q = gq.device_queue();
         let chain = q.pop_descriptor_chain(mem).expect("a chain");
         DescChain::parse(chain, mem, max)

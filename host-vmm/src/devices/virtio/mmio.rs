@@ -160,7 +160,10 @@ impl VirtioMmioDevice {
             | r::VIRTIO_MMIO_SHM_BASE_LOW
             | r::VIRTIO_MMIO_SHM_BASE_HIGH => u32::MAX,
             _ => {
-                guest_warn!(offset, "virtio-mmio: read of a write-only or unknown register");
+                guest_warn!(
+                    offset,
+                    "virtio-mmio: read of a write-only or unknown register"
+                );
                 0
             }
         }
@@ -219,8 +222,7 @@ impl VirtioMmioDevice {
     /// on a queue that is not ready (except to make it not ready).
     fn write_queue_register(&mut self, offset: u32, value: u32) {
         let configuring = self.status & status::FEATURES_OK != 0
-            && self.status & (status::DRIVER_OK | status::FAILED | status::DEVICE_NEEDS_RESET)
-                == 0;
+            && self.status & (status::DRIVER_OK | status::FAILED | status::DEVICE_NEEDS_RESET) == 0;
         if !configuring {
             // Linux writes QueueReady = 0 while tearing down after a reset.
             if !(offset == r::VIRTIO_MMIO_QUEUE_READY && value == 0) {
@@ -235,11 +237,18 @@ impl VirtioMmioDevice {
         let sel = self.queue_sel;
         let mem = self.mem.clone();
         let Some(q) = self.selected_queue() else {
-            guest_warn!(sel, "virtio-mmio: queue register written for a queue that does not exist");
+            guest_warn!(
+                sel,
+                "virtio-mmio: queue register written for a queue that does not exist"
+            );
             return;
         };
         if q.ready() && offset != r::VIRTIO_MMIO_QUEUE_READY {
-            guest_warn!(sel, offset, "virtio-mmio: queue register written while the queue is ready");
+            guest_warn!(
+                sel,
+                offset,
+                "virtio-mmio: queue register written while the queue is ready"
+            );
             return;
         }
         let low = |old: u64| (old & !0xffff_ffff) | u64::from(value);
@@ -285,7 +294,10 @@ impl VirtioMmioDevice {
                 }
             }
             Some(_) => guest_warn!(queue = value, "virtio-mmio: notify before DRIVER_OK"),
-            None => guest_warn!(queue = value, "virtio-mmio: notify for a queue that does not exist"),
+            None => guest_warn!(
+                queue = value,
+                "virtio-mmio: notify for a queue that does not exist"
+            ),
         }
     }
 
@@ -299,7 +311,10 @@ impl VirtioMmioDevice {
         }
         let old = self.status;
         if value & status::FAILED != 0 {
-            tracing::info!(status = value, "virtio-mmio: driver marked the device FAILED");
+            tracing::info!(
+                status = value,
+                "virtio-mmio: driver marked the device FAILED"
+            );
             self.status |= status::FAILED;
             return;
         }
@@ -308,12 +323,19 @@ impl VirtioMmioDevice {
             return;
         }
         if old & !value != 0 {
-            guest_warn!(old, value, "virtio-mmio: status bits cleared without a reset");
+            guest_warn!(
+                old,
+                value,
+                "virtio-mmio: status bits cleared without a reset"
+            );
             return;
         }
         let known = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK | status::DRIVER_OK;
         if value & !known != 0 {
-            guest_warn!(value, "virtio-mmio: unknown or device-only status bits written");
+            guest_warn!(
+                value,
+                "virtio-mmio: unknown or device-only status bits written"
+            );
             return;
         }
         let needs = |bit: u32, before: u32| value & bit == 0 || value & before != 0;
@@ -349,7 +371,10 @@ impl VirtioMmioDevice {
         match result {
             Ok(()) => {
                 self.active = true;
-                tracing::debug!(device = self.device.device_type(), "virtio device activated");
+                tracing::debug!(
+                    device = self.device.device_type(),
+                    "virtio device activated"
+                );
             }
             Err(e) => {
                 guest_warn!(error = %e, "virtio-mmio: device activation failed: needs reset");
@@ -451,7 +476,11 @@ impl BusDevice for VirtioMmioDevice {
             return;
         }
         let Some(reg) = register(offset, data.len()) else {
-            guest_warn!(offset, len = data.len(), "virtio-mmio: misaligned or non-32-bit read");
+            guest_warn!(
+                offset,
+                len = data.len(),
+                "virtio-mmio: misaligned or non-32-bit read"
+            );
             data.fill(0);
             return;
         };
@@ -468,7 +497,11 @@ impl BusDevice for VirtioMmioDevice {
             return;
         }
         let Some(reg) = register(offset, data.len()) else {
-            guest_warn!(offset, len = data.len(), "virtio-mmio: misaligned or non-32-bit write");
+            guest_warn!(
+                offset,
+                len = data.len(),
+                "virtio-mmio: misaligned or non-32-bit write"
+            );
             return;
         };
         let mut bytes = [0u8; 4];

@@ -87,9 +87,12 @@ impl GuestQueue {
     /// skip the transport.
     pub fn device_queue(&self) -> Queue {
         let mut q = Queue::new(self.size).unwrap();
-        q.try_set_desc_table_address(GuestAddress(self.desc)).unwrap();
-        q.try_set_avail_ring_address(GuestAddress(self.avail)).unwrap();
-        q.try_set_used_ring_address(GuestAddress(self.used)).unwrap();
+        q.try_set_desc_table_address(GuestAddress(self.desc))
+            .unwrap();
+        q.try_set_avail_ring_address(GuestAddress(self.avail))
+            .unwrap();
+        q.try_set_used_ring_address(GuestAddress(self.used))
+            .unwrap();
         q.set_ready(true);
         q
     }
@@ -151,7 +154,8 @@ impl GuestQueue {
     }
 
     pub fn add_chain(&mut self, mem: &GuestMemoryMmap, descs: &[Desc]) -> u16 {
-        self.try_add_chain(mem, descs).expect("descriptor table full")
+        self.try_add_chain(mem, descs)
+            .expect("descriptor table full")
     }
 
     /// The next used entry (head, len), freeing its descriptors.
@@ -224,9 +228,21 @@ impl MmioDriver {
         self.write(r::VIRTIO_MMIO_QUEUE_SEL, index);
         self.write(r::VIRTIO_MMIO_QUEUE_NUM, u32::from(q.size));
         for (lo, hi, addr) in [
-            (r::VIRTIO_MMIO_QUEUE_DESC_LOW, r::VIRTIO_MMIO_QUEUE_DESC_HIGH, q.desc),
-            (r::VIRTIO_MMIO_QUEUE_AVAIL_LOW, r::VIRTIO_MMIO_QUEUE_AVAIL_HIGH, q.avail),
-            (r::VIRTIO_MMIO_QUEUE_USED_LOW, r::VIRTIO_MMIO_QUEUE_USED_HIGH, q.used),
+            (
+                r::VIRTIO_MMIO_QUEUE_DESC_LOW,
+                r::VIRTIO_MMIO_QUEUE_DESC_HIGH,
+                q.desc,
+            ),
+            (
+                r::VIRTIO_MMIO_QUEUE_AVAIL_LOW,
+                r::VIRTIO_MMIO_QUEUE_AVAIL_HIGH,
+                q.avail,
+            ),
+            (
+                r::VIRTIO_MMIO_QUEUE_USED_LOW,
+                r::VIRTIO_MMIO_QUEUE_USED_HIGH,
+                q.used,
+            ),
         ] {
             self.write(lo, addr as u32);
             self.write(hi, (addr >> 32) as u32);

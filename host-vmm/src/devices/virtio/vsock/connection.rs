@@ -76,8 +76,8 @@ pub struct Connection {
     host_write_closed: bool,
     /// A CREDIT_REQUEST went out since credit last ran dry.
     credit_requested: bool,
-    /// Epoll interest currently registered (0 = none).
-    pub interest: u32,
+    /// Epoll interest currently registered; `None` when not in epoll.
+    pub interest: Option<u32>,
     /// In the muxer's rx work list.
     pub queued: bool,
 }
@@ -106,7 +106,7 @@ impl Connection {
             peer_shutdown: 0,
             host_write_closed: false,
             credit_requested: false,
-            interest: 0,
+            interest: None,
             queued: false,
         }
     }
@@ -198,41 +198,31 @@ impl Connection {
     /// (at most `scratch.len()` bytes). `Err(())` means: reset the
     /// connection (the host stream failed).
     pub fn next_rx(&mut self, scratch: &mut [u8]) -> Result<Option<RxPacket>, ()> {
-        let ctrl = |op| Some((op, 0));
-        let next = if self.owed.request {
-            self.owed.request = false;
-            ctrl(Op::Request)
-        } else if self.owed.response {
-            self.owed.response = false;
-            ctrl(Op::Response)
+        let take = std::mem::take::<bool>;
+        let (op, len, flags) = if take(&mut self.owed.request) {
+            (Op::Request, 0, 0)
+        } else if take(&mut self.owed.response) {
+            (Op::Response, 0, 0)
         } else if let Some(n) = self.read_host(scratch)? {
-            Some((Op::Rw, n))
-        } else if self.owed.shutdown {
-            self.owed.shutdown = false;
-            let mut h = self.header(Op::Shutdown);
-            h.flags = SHUTDOWN_SEND;
-            self.owed.credit_update = false;
-            return Ok(Some(RxPacket {
-                hdr: h,
-                payload_len: 0,
-            }));
-        } else if self.owed.credit_update {
-            ctrl(Op::CreditUpdate)
-        } else if self.owed.credit_request {
-            self.owed.credit_request = false;
-            ctrl(Op::CreditRequest)
+            (Op::Rw, n, 0)
+        } else if take(&mut self.owed.shutdown) {
+            (Op::Shutdown, 0, SHUTDOWN_SEND)
+        } else if take(&mut self.owed.credit_update) {
+            (Op::CreditUpdate, 0, 0)
+        } else if take(&mut self.owed.credit_request) {
+            (Op::CreditRequest, 0, 0)
         } else {
-            None
+            return Ok(None);
         };
-        Ok(next.map(|(op, n)| {
-            // Every packet carries our credit: no separate update needed.
-            self.owed.credit_update = false;
-            let mut hdr = self.header(op);
-            hdr.len = n as u32;
-            RxPacket {
-                hdr,
-                payload_len: n,
-            }
+        // Every packet carries our credit: no separate update needed.
+        self.owed.credit_update = false;
+        let mut hdr = self.header(op);
+        // `len` <= scratch.len() <= MAX_PKT_PAYLOAD.
+        hdr.len = len as u32;
+        hdr.flags = flags;
+        Ok(Some(RxPacket {
+            hdr,
+            payload_len: len,
         }))
     }
 
@@ -273,9 +263,8 @@ impl Connection {
     /// Handle a packet from the guest for this connection. `payload` is the
     /// packet's data (RW only).
     pub fn recv(&mut self, hdr: &VsockHeader, op: Op, payload: &[u8]) -> Verdict {
-        let before = self.credit.peer_free();
         self.credit.update_peer(hdr.buf_alloc, hdr.fwd_cnt);
-        if self.credit.peer_free() > before || self.credit.peer_free() > 0 {
+        if self.credit.peer_free() > 0 {
             self.credit_requested = false;
         }
         match (op, self.state) {
@@ -319,7 +308,10 @@ impl Connection {
 
     fn guest_data(&mut self, payload: &[u8]) -> Verdict {
         if self.peer_shutdown & SHUTDOWN_SEND != 0 {
-            crate::guest_warn!(port = self.peer_port, "vsock: guest sent data after SHUTDOWN: reset");
+            crate::guest_warn!(
+                port = self.peer_port,
+                "vsock: guest sent data after SHUTDOWN: reset"
+            );
             return Verdict::Reset;
         }
         let len = payload.len() as u32;

@@ -204,7 +204,10 @@ mod tests {
             ..Default::default()
         };
         let r = h.rst_reply();
-        assert_eq!((r.src_cid, r.dst_cid, r.src_port, r.dst_port), (2, 3, 1234, 5000));
+        assert_eq!(
+            (r.src_cid, r.dst_cid, r.src_port, r.dst_port),
+            (2, 3, 1234, 5000)
+        );
         assert_eq!((r.len, r.op(), r.type_), (0, Some(Op::Rst), TYPE_STREAM));
     }
 }

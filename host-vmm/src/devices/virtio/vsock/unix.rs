@@ -169,9 +169,15 @@ mod tests {
         let _again = bind_listener(&path).unwrap();
         let file = dir.as_path().join("plain");
         std::fs::write(&file, b"x").unwrap();
-        assert!(matches!(bind_listener(&file), Err(UnixError::NotASocket { .. })));
+        assert!(matches!(
+            bind_listener(&file),
+            Err(UnixError::NotASocket { .. })
+        ));
         let long = dir.as_path().join("x".repeat(200));
-        assert!(matches!(bind_listener(&long), Err(UnixError::PathTooLong { .. })));
+        assert!(matches!(
+            bind_listener(&long),
+            Err(UnixError::PathTooLong { .. })
+        ));
     }
 
     #[test]
