@@ -116,7 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if code == 0 {
                 tracing::info!("{outcome}");
             } else {
-                tracing::error!("{outcome}");
+                tracing::debug!("{outcome}");
                 eprintln!("host-vmm: {outcome}");
             }
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use linux_loader::loader::bootparam::{setup_header, XLF_KERNEL_64};
+use linux_loader::loader::elf::Error as ElfError;
 use linux_loader::loader::{BzImage, Elf, KernelLoader, PvhBootCapability};
 use vm_memory::{Bytes, GuestAddress};
 
@@ -66,11 +67,13 @@ pub enum LoadError {
         path: PathBuf,
         source: linux_loader::loader::Error,
     },
-    #[error("kernel {}: cannot load the ELF vmlinux (does it fit default_memory?)", path.display())]
+    #[error("kernel {}: cannot load the ELF vmlinux", path.display())]
     Elf {
         path: PathBuf,
         source: linux_loader::loader::Error,
     },
+    #[error("default_memory: {mem_mib} MiB cannot hold the segments of ELF kernel {}", path.display())]
+    ElfTooBig { path: PathBuf, mem_mib: u64 },
     #[error("kernel {}: the ELF vmlinux has no PVH entry point (XEN_ELFNOTE_PHYS32_ENTRY)", path.display())]
     NoPvhEntry { path: PathBuf },
     #[error("kernel {}: bzImage boot protocol {version:#06x} has no 64-bit entry (need >= 2.12 with XLF_KERNEL_64)", path.display())]
@@ -179,9 +182,17 @@ pub fn load_kernel(
         }
         Some(KernelFormat::Elf) => {
             let r = Elf::load(mem, None, &mut f, Some(GuestAddress(HIMEM_START))).map_err(
-                |source| LoadError::Elf {
-                    path: path.to_path_buf(),
-                    source,
+                |source| match source {
+                    linux_loader::loader::Error::Elf(ElfError::ReadKernelImage) => {
+                        LoadError::ElfTooBig {
+                            path: path.to_path_buf(),
+                            mem_mib,
+                        }
+                    }
+                    source => LoadError::Elf {
+                        path: path.to_path_buf(),
+                        source,
+                    },
                 },
             )?;
             let PvhBootCapability::PvhEntryPresent(entry) = r.pvh_boot_cap else {
