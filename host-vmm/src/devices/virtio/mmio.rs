@@ -534,3 +534,7 @@ impl std::fmt::Debug for VirtioMmioDevice {
             .finish()
     }
 }
+
+#[cfg(test)]
+#[path = "mmio_tests.rs"]
+mod tests;
