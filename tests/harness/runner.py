@@ -108,7 +108,7 @@ def prepare(mode, script, args, mem, smp):
         return run, [str(busybox), "env", "-i", str(busybox), "sh", str(launch)]
     cpio, built = initramfs.build(artifacts.WORK)
     log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
-    control = {"RUN_DIR": run, "BUSYBOX": busybox}
+    control = {"RUN_DIR": run, "BUSYBOX": busybox, "REPO": artifacts.REPO}
     (run / "control").write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in control.items()))
     return run, qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
 
