@@ -65,12 +65,15 @@ impl Write for ConsoleOutput {
 /// ignored on write, as on real hardware with an 8-bit data bus.
 pub struct SerialConsole {
     serial: Serial<IrqTrigger, vm_superio::serial::NoEvents, ConsoleOutput>,
+    /// A failing console is reported once, not once per guest byte.
+    warned: bool,
 }
 
 impl SerialConsole {
     pub fn new(irq: EventFd, out: ConsoleOutput) -> Self {
         SerialConsole {
             serial: Serial::new(IrqTrigger(irq), out),
+            warned: false,
         }
     }
 }
@@ -90,7 +93,10 @@ impl BusDevice for SerialConsole {
         };
         if let Err(e) = self.serial.write(off, data[0]) {
             // A console that cannot be written must not stop the guest.
-            tracing::warn!("serial: {e:?}");
+            if !self.warned {
+                self.warned = true;
+                tracing::warn!("serial console: {e:?} (further errors not logged)");
+            }
         }
     }
 }
