@@ -118,6 +118,11 @@ impl Vcpu {
             let exit = match self.fd.run() {
                 Ok(exit) => exit,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    // Re-arm: a stray signal must not make every later
+                    // KVM_RUN return at once. A stop request is already
+                    // visible to the check at the top of the loop, because
+                    // it is recorded before the kick is sent.
+                    self.fd.set_kvm_immediate_exit(0);
                     counts.interrupted += 1;
                     continue;
                 }
