@@ -1,1 +1,9 @@
-//! tests
+//! Device tests: a test guest drives the vsock device through its MMIO
+//! registers and virtqueues in guest memory while the device thread runs;
+//! host clients and listeners are real Unix sockets.
+
+mod guest;
+mod handshake;
+mod util;
+
+pub(crate) use guest::{pattern, Fnv, Pkt, TestGuest};
