@@ -62,24 +62,51 @@ pub struct TestGuest {
     tx_inflight: HashMap<u16, u64>,
     /// Packets received but not yet taken, in arrival order.
     inbox: VecDeque<Pkt>,
+    raw_rx_used: Vec<(u16, u32)>,
+}
+
+/// How the test guest sets the device up.
+#[derive(Debug, Clone)]
+pub struct GuestOpts {
+    pub cid: u64,
+    pub limits: VsockLimits,
+    /// Payload room per rx buffer.
+    pub rx_payload: u32,
+    /// Post header and payload as two descriptors (older Linux) instead of one.
+    pub rx_split: bool,
+    /// Rx buffers posted at start.
+    pub rx_bufs: usize,
+}
+
+impl Default for GuestOpts {
+    fn default() -> Self {
+        Self {
+            cid: 3,
+            limits: VsockLimits::default(),
+            rx_payload: RX_PAYLOAD,
+            rx_split: false,
+            rx_bufs: 128,
+        }
+    }
 }
 
 impl TestGuest {
     pub fn new() -> Self {
-        Self::with(3, VsockLimits::default(), RX_PAYLOAD, false)
+        Self::with_opts(GuestOpts::default())
     }
 
     pub fn with_limits(limits: VsockLimits) -> Self {
-        Self::with(3, limits, RX_PAYLOAD, false)
+        Self::with_opts(GuestOpts {
+            limits,
+            ..Default::default()
+        })
     }
 
-    /// `rx_payload`: payload room per rx buffer. `rx_split`: post header
-    /// and payload as two descriptors (older Linux) instead of one.
-    pub fn with(cid: u64, limits: VsockLimits, rx_payload: u32, rx_split: bool) -> Self {
+    pub fn with_opts(o: GuestOpts) -> Self {
         let dir = TempDir::new().unwrap();
         let uds = dir.as_path().join("vsock.sock");
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
-        let vsock = Vsock::with_limits(cid, &uds, limits).unwrap();
+        let vsock = Vsock::with_limits(o.cid, &uds, o.limits).unwrap();
         let dev = VirtioMmioDevice::new(Box::new(vsock), mem.clone()).unwrap();
         let irq = dev.interrupt_evt().try_clone().unwrap();
         let mmio = MmioDriver::new(dev);
@@ -96,28 +123,41 @@ impl TestGuest {
         let mut g = Self {
             mem,
             mmio,
-            cid,
+            cid: o.cid,
             uds,
             dir,
             rxq,
             txq,
             _evq: evq,
             irq,
-            rx_payload,
+            rx_payload: o.rx_payload,
             rx_posted: HashMap::new(),
-            rx_split,
+            rx_split: o.rx_split,
             tx_free,
             tx_inflight: HashMap::new(),
             inbox: VecDeque::new(),
+            raw_rx_used: Vec::new(),
         };
-        let stride = u64::from(HDR_SIZE as u32 + rx_payload + 64) & !63;
-        let per_buf = if rx_split { 2 } else { 1 };
-        for i in 0..u64::from(QSIZE) / per_buf {
+        let stride = u64::from(HDR_SIZE as u32 + o.rx_payload + 64) & !63;
+        for i in 0..o.rx_bufs as u64 {
             g.post_rx(RX_BUFS + i * stride);
         }
         g.mmio.driver_ok();
         assert!(g.mmio.dev.lock().unwrap().is_active());
         g
+    }
+
+    /// Post a raw rx chain (e.g. a malformed one); its used entry goes to
+    /// [`Self::raw_rx_used`] instead of the inbox.
+    pub fn post_rx_raw(&mut self, descs: &[Desc]) -> u16 {
+        let head = self.rxq.add_chain(&self.mem, descs);
+        self.mmio.notify(0);
+        head
+    }
+
+    /// Used entries (head, len) of chains posted with [`Self::post_rx_raw`].
+    pub fn raw_rx_used(&self) -> &[(u16, u32)] {
+        &self.raw_rx_used
     }
 
     fn post_rx(&mut self, addr: u64) {
@@ -228,7 +268,10 @@ impl TestGuest {
     pub fn pump(&mut self) -> usize {
         let mut n = 0;
         while let Some((head, len)) = self.rxq.pop_used(&self.mem) {
-            let addr = self.rx_posted.remove(&head).expect("known rx head");
+            let Some(addr) = self.rx_posted.remove(&head) else {
+                self.raw_rx_used.push((head, len));
+                continue;
+            };
             let len = len as usize;
             assert!(len >= HDR_SIZE, "used rx buffer without a header: {len}");
             let mut raw = [0u8; HDR_SIZE];

@@ -2,6 +2,8 @@
 //! registers and virtqueues in guest memory while the device thread runs;
 //! host clients and listeners are real Unix sockets.
 
+mod conn;
+mod data;
 mod guest;
 mod handshake;
 mod util;
