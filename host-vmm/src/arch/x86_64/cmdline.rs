@@ -6,7 +6,9 @@
 /// - `quiet`: every console byte is an I/O exit (slow when nested).
 /// - `reboot=k`: reboot through the i8042 reset line; `panic=-1`: reboot at
 ///   once on panic, so a panic ends the VM as a reset.
-pub const BASE_CMDLINE: &str = "console=ttyS0 8250.nr_uarts=1 reboot=k panic=-1 quiet";
+/// - `pci=off`: the VMM has no PCI host bridge (devices are virtio-mmio), so
+///   the kernel need not look for config space.
+pub const BASE_CMDLINE: &str = "console=ttyS0 8250.nr_uarts=1 reboot=k panic=-1 pci=off quiet";
 
 /// Why the command line cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
