@@ -179,7 +179,7 @@ fn test_vsock_host_to_guest_respects_guest_credit() {
     g.send(&h, &[]);
     conn.note(&g.recv_for(40000, T).expect("RESPONSE"));
     let host = accept(&l);
-    let total = 1 << 20;
+    let total = 128 * 1024;
     let writer = std::thread::spawn(move || {
         let mut host = host;
         host.write_all(&pattern(5, 0, total)).unwrap();
@@ -190,7 +190,7 @@ fn test_vsock_host_to_guest_respects_guest_credit() {
         // Receive until the device stops: never more than our window.
         let window_end = conn.fwd_cnt as usize + guest_buf as usize;
         let mut saw_credit_request = false;
-        while let Some(p) = g.recv_for(40000, Duration::from_millis(200)) {
+        while let Some(p) = g.recv_for(40000, Duration::from_millis(150)) {
             conn.note(&p);
             match p.op() {
                 Some(Op::Rw) => got.extend_from_slice(&p.data),

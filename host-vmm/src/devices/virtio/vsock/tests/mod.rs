@@ -6,6 +6,8 @@ mod conn;
 mod data;
 mod guest;
 mod handshake;
+mod malformed;
+mod many;
 mod util;
 
 pub(crate) use guest::{pattern, Fnv, Pkt, TestGuest};
