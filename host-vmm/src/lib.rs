@@ -12,4 +12,5 @@ pub mod config;
 pub mod devices;
 pub mod kvm;
 pub mod memory;
+pub mod sandbox;
 pub mod vmm;

@@ -8,14 +8,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use host_vmm::builder::{build_vm, BootOptions};
 use host_vmm::config::{self, Overrides};
-use host_vmm::vmm::GuestExit;
+use host_vmm::sandbox::{runtime_root, RuntimeDir};
+use host_vmm::vmm::{stop_signals, GuestExit};
 
 const EXIT_CODES: &str = "\
 Exit status of `boot`:
   0  the guest powered off
   1  the VMM failed (configuration, kernel, KVM setup); the error says why
   2  the guest reset (reboot, i8042 or ACPI reset, kernel panic with panic=-1)
-  3  a vCPU triple-faulted or KVM could not run it (registers are logged)";
+  3  a vCPU triple-faulted or KVM could not run it (registers are logged)
+  128+N  host-vmm was stopped by signal N (SIGINT, SIGTERM, SIGHUP); the VM was torn down";
 
 #[derive(Parser)]
 #[command(name = "host-vmm", version, about, after_help = EXIT_CODES)]
@@ -42,6 +44,11 @@ enum Command {
 
 #[derive(clap::Args)]
 struct BootArgs {
+    /// Sandbox id: names the runtime directory ($HOST_VMM_RUNTIME_DIR or
+    /// /run/host-vmm, then /<id>) that other commands reach the VM through.
+    /// Default: hv-<pid>.
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
     /// Configuration file (default: $HOST_VMM_CONFIG, ./configuration.toml,
     /// /etc/host-vmm/configuration.toml).
     #[arg(long, value_name = "FILE")]
@@ -101,10 +108,19 @@ fn boot(args: BootArgs) -> anyhow::Result<GuestExit> {
     };
     let cfg = config::load_with(args.config.as_deref(), &overrides)
         .context("cannot load the configuration")?;
+    let id = args
+        .id
+        .unwrap_or_else(|| format!("hv-{}", std::process::id()));
+    // Removed when it goes out of scope, whatever the outcome.
+    let runtime = RuntimeDir::create(&runtime_root(), &id)
+        .context("cannot set up the sandbox's runtime directory")?;
+    tracing::info!(id, dir = %runtime.path().display(), "sandbox runtime directory");
     let opts = BootOptions {
         console: args.console,
     };
     let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
+    stop_signals::spawn_stop_waiter(vmm.exit_signal().clone())
+        .context("cannot start the stop-signal thread")?;
     vmm.run().context("cannot run the VM")
 }
 
@@ -149,6 +165,11 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts, so that only the stop-signal thread gets them.
+    if let Err(e) = stop_signals::block_stop_signals() {
+        eprintln!("host-vmm: error: cannot block the stop signals: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {

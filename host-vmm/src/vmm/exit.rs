@@ -25,6 +25,8 @@ pub enum GuestExit {
         reason: String,
         regs: String,
     },
+    /// The host stopped the VM: host-vmm received `signal` (SIGINT, SIGTERM, SIGHUP).
+    Stopped { signal: i32 },
 }
 
 impl GuestExit {
@@ -34,6 +36,7 @@ impl GuestExit {
             GuestExit::PowerOff => 0,
             GuestExit::Reset { .. } => 2,
             GuestExit::TripleFault { .. } | GuestExit::Error { .. } => 3,
+            GuestExit::Stopped { signal } => 128 + signal,
         }
     }
 }
@@ -46,6 +49,7 @@ impl fmt::Display for GuestExit {
             GuestExit::TripleFault { vcpu, regs } => {
                 write!(f, "vCPU {vcpu} triple fault (KVM_EXIT_SHUTDOWN)\n{regs}")
             }
+            GuestExit::Stopped { signal } => write!(f, "stopped by signal {signal}"),
             GuestExit::Error { vcpu, reason, regs } => {
                 write!(f, "vCPU {vcpu}: {reason}")?;
                 if !regs.is_empty() {
@@ -137,5 +141,6 @@ mod tests {
         };
         assert_eq!(tf.exit_code(), 3);
         assert!(tf.to_string().contains("triple fault"));
+        assert_eq!(GuestExit::Stopped { signal: 15 }.exit_code(), 143);
     }
 }

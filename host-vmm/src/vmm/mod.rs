@@ -1,6 +1,7 @@
 //! A running VM: one thread per vCPU, and how the guest ended.
 
 pub mod exit;
+pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 

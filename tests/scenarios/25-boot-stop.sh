@@ -1,0 +1,45 @@
+# A VM whose agent stays up is stopped from the host: SIGTERM to host-vmm stops the
+# guest at once, host-vmm exits 143 (128 + SIGTERM), and nothing is left behind: no
+# host-vmm process and no runtime directory. A second VM with the same id while the
+# first runs is refused with a clear error.
+# shellcheck shell=sh
+set -eu
+. "$REPO/tests/lib/assert.sh"
+. "$REPO/tests/lib/vmm.sh"
+
+need_file GUEST_KERNEL
+need_file GUEST_INITRD
+export HOST_VMM_RUNTIME_DIR="$RESULTS/run"
+config="$RESULTS/configuration.toml"
+write_config "$config" ""
+console="$RESULTS/stop.console"
+
+step "boot sandbox stop-1 (the agent stays up)"
+host-vmm boot --id stop-1 --config "$config" --console "$console" 2>"$RESULTS/stop.stderr" &
+pid=$!
+deadline=$(($(now_ms) + 60000))
+until grep -q AGENT_READY "$console" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || fail "host-vmm exited before the agent was ready: $(cat "$RESULTS/stop.stderr")"
+    [ "$(now_ms)" -lt "$deadline" ] || { kill -9 "$pid"; fail "no AGENT_READY within 60 s"; }
+    sleep 0.2
+done
+[ -f "$HOST_VMM_RUNTIME_DIR/stop-1/pid" ] || fail "no runtime directory at $HOST_VMM_RUNTIME_DIR/stop-1"
+assert_eq "pid file" "$pid" "$(cat "$HOST_VMM_RUNTIME_DIR/stop-1/pid")"
+
+step "a second sandbox with the same id is refused"
+status=0
+host-vmm boot --id stop-1 --config "$config" --console "$RESULTS/dup.console" 2>"$RESULTS/dup.stderr" || status=$?
+assert_eq "duplicate id exit status" 1 "$status"
+assert_grep "sandbox stop-1 is already running" "$RESULTS/dup.stderr" "duplicate id message"
+
+step "SIGTERM stops the VM"
+start=$(now_ms)
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+took=$(($(now_ms) - start))
+assert_eq "host-vmm exit status after SIGTERM" 143 "$status"
+[ "$took" -lt 10000 ] || fail "host-vmm took ${took} ms to stop"
+[ ! -e "$HOST_VMM_RUNTIME_DIR/stop-1" ] || fail "runtime directory left behind: $(ls -la "$HOST_VMM_RUNTIME_DIR/stop-1")"
+assert_no_leftover host-vmm
+step "stopped in ${took} ms; runtime directory removed"
