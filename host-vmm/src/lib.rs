@@ -6,6 +6,7 @@
 //! `kvm` wraps the VM and vCPU file descriptors; `memory` maps guest RAM.
 
 pub mod acpi;
+pub mod api;
 pub mod arch;
 pub mod builder;
 pub mod config;
@@ -13,4 +14,5 @@ pub mod devices;
 pub mod kvm;
 pub mod memory;
 pub mod sandbox;
+pub mod units;
 pub mod vmm;

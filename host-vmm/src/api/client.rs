@@ -1,0 +1,53 @@
+//! The control socket's client: one request, one answer.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::protocol::{Request, Response, MAX_LINE};
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    #[error("cannot reach the VMM at {}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no answer from the VMM at {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("malformed answer from the VMM: {0}")]
+    Malformed(String),
+}
+
+/// How long a request may take (a hot-add included).
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Send `req` to the server at `path` and return its answer.
+pub fn request(path: &Path, req: &Request) -> Result<Response, ApiClientError> {
+    let stream = UnixStream::connect(path).map_err(|source| ApiClientError::Connect {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let io_err = |source| ApiClientError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(io_err)?;
+    let mut line =
+        serde_json::to_string(req).map_err(|e| ApiClientError::Malformed(e.to_string()))?;
+    line.push('\n');
+    (&stream).write_all(line.as_bytes()).map_err(io_err)?;
+    let mut answer = String::new();
+    BufReader::new((&stream).take(MAX_LINE as u64 * 4))
+        .read_line(&mut answer)
+        .map_err(io_err)?;
+    serde_json::from_str(answer.trim())
+        .map_err(|e| ApiClientError::Malformed(format!("{e}: {answer:?}")))
+}

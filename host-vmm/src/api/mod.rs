@@ -1,0 +1,13 @@
+//! The VMM's control socket (`<runtime dir>/api.sock`): how `host-vmm memory`
+//! and friends reach a running VM.
+//!
+//! One request per connection: the client writes one JSON line, the server
+//! answers one JSON line and closes. See [`protocol`] for the messages.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+pub use client::{request, ApiClientError};
+pub use protocol::{MemoryStatus, Request, Response};
+pub use server::{ApiHandler, ApiServer, ApiServerError};
