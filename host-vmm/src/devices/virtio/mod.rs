@@ -15,11 +15,15 @@
 
 pub mod chain;
 pub mod device;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mmio;
 #[doc(hidden)]
 pub mod ratelimit;
 pub mod vsock;
 
+#[cfg(test)]
+mod fuzz_smoke;
 #[cfg(test)]
 pub(crate) mod testutil;
 

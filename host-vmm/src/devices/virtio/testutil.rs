@@ -77,12 +77,6 @@ impl GuestQueue {
         }
     }
 
-    /// Bytes of guest memory the queue occupies from its base.
-    pub fn footprint(size: u16) -> u64 {
-        let n = u64::from(size);
-        (16 * n + 6 + 2 * n + 3) / 4 * 4 + 6 + 8 * n
-    }
-
     /// A device-side `Queue` for these rings (ready), for unit tests that
     /// skip the transport.
     pub fn device_queue(&self) -> Queue {

@@ -332,10 +332,6 @@ impl TestGuest {
         }
         out
     }
-
-    pub fn inbox_len(&self) -> usize {
-        self.inbox.len()
-    }
 }
 
 /// Deterministic test data: byte `i` of stream `seed`.

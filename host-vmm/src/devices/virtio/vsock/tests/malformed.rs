@@ -188,7 +188,7 @@ fn test_vsock_bogus_avail_index_does_not_panic() {
     assert!(g.drain(Duration::from_millis(200)).is_empty());
     // The tx queue is unusable until reset, but the device is alive: rx
     // and host clients still work.
-    let mut s = super::util::host_connect(&g, 1024);
+    let s = super::util::host_connect(&g, 1024);
     let req = g.recv(T).expect("REQUEST still delivered");
     assert_eq!(req.op(), Some(Op::Request));
     drop(s.set_read_timeout(None));
