@@ -9,9 +9,12 @@ use super::*;
 use crate::devices::virtio::testutil::{GuestQueue, MmioDriver};
 use crate::devices::virtio::ActivateError;
 
+/// (queue eventfds, acked features, (size, ready) per queue).
+type Activation = (usize, u64, Vec<(u16, bool)>);
+
 #[derive(Default)]
 struct Calls {
-    activated: Vec<(usize, u64, Vec<(u16, bool)>)>,
+    activated: Vec<Activation>,
     resets: usize,
     config_writes: Vec<(u64, Vec<u8>)>,
 }

@@ -50,6 +50,10 @@ pub struct RxPacket {
     pub payload_len: usize,
 }
 
+/// The host stream failed: the connection must be reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostStreamFailed;
+
 /// One connection. `local_port` is the host-side port, `peer_port` the
 /// guest's.
 #[derive(Debug)]
@@ -195,9 +199,9 @@ impl Connection {
     }
 
     /// The next packet for the guest, reading host data into `scratch`
-    /// (at most `scratch.len()` bytes). `Err(())` means: reset the
+    /// (at most `scratch.len()` bytes). An error means: reset the
     /// connection (the host stream failed).
-    pub fn next_rx(&mut self, scratch: &mut [u8]) -> Result<Option<RxPacket>, ()> {
+    pub fn next_rx(&mut self, scratch: &mut [u8]) -> Result<Option<RxPacket>, HostStreamFailed> {
         let take = std::mem::take::<bool>;
         let (op, len, flags) = if take(&mut self.owed.request) {
             (Op::Request, 0, 0)
@@ -228,7 +232,7 @@ impl Connection {
 
     /// Read host data the guest has credit for. `Ok(None)`: nothing now
     /// (no credit, would block, or end of file, which owes a SHUTDOWN).
-    fn read_host(&mut self, scratch: &mut [u8]) -> Result<Option<usize>, ()> {
+    fn read_host(&mut self, scratch: &mut [u8]) -> Result<Option<usize>, HostStreamFailed> {
         if !(self.host_readable && self.wants_host_data()) {
             return Ok(None);
         }
@@ -255,7 +259,7 @@ impl Connection {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
             Err(e) => {
                 tracing::debug!(error = %e, port = self.peer_port, "vsock: host stream read failed");
-                Err(())
+                Err(HostStreamFailed)
             }
         }
     }

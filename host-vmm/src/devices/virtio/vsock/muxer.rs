@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
-use super::connection::{Connection, RxPacket, Verdict};
+use super::connection::{Connection, HostStreamFailed, RxPacket, Verdict};
 use super::packet::{Op, VsockHeader, HOST_CID, TYPE_STREAM};
 use super::unix::{connect_nonblocking, parse_connect_line, port_socket_path, MAX_CONNECT_LINE};
 use crate::guest_warn;
@@ -532,7 +532,7 @@ impl Muxer {
             conn.queued = false;
             let pkt = match conn.next_rx(scratch) {
                 Ok(p) => p,
-                Err(()) => {
+                Err(HostStreamFailed) => {
                     self.kill(key, true);
                     return self.rsts.pop_front().map(|hdr| RxPacket {
                         hdr,

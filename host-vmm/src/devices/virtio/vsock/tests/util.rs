@@ -13,7 +13,7 @@ pub const T: Duration = Duration::from_secs(10);
 pub fn host_connect(g: &TestGuest, port: u32) -> UnixStream {
     let mut s = UnixStream::connect(&g.uds).unwrap();
     s.set_read_timeout(Some(T)).unwrap();
-    write!(s, "CONNECT {port}\n").unwrap();
+    writeln!(s, "CONNECT {port}").unwrap();
     s
 }
 
