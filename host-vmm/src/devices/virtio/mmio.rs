@@ -40,6 +40,13 @@ pub const MMIO_VENDOR_ID: u32 = 0x4d4d_5648;
 /// Start of the device configuration space in the window.
 pub const MMIO_CONFIG_OFFSET: u64 = r::VIRTIO_MMIO_CONFIG as u64;
 
+/// The kernel command-line parameter that declares a virtio-mmio device
+/// at `base` with interrupt `irq` (Linux `virtio_mmio.device=`), for
+/// guests without an ACPI/DT description of it.
+pub fn kernel_cmdline_device(base: u64, irq: u32) -> String {
+    format!("virtio_mmio.device=4K@{base:#x}:{irq}")
+}
+
 /// Feature bit VIRTIO_RING_F_EVENT_IDX.
 const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 

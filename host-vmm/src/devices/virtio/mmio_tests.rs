@@ -397,3 +397,12 @@ fn test_mmio_new_refuses_bad_devices() {
     ));
     assert!(new(vec![16], VIRTIO_F_VERSION_1).is_ok());
 }
+
+#[test]
+fn test_kernel_cmdline_device() {
+    assert_eq!(
+        kernel_cmdline_device(0xd000_0000, 5),
+        "virtio_mmio.device=4K@0xd0000000:5"
+    );
+    assert_eq!(MMIO_WINDOW_SIZE, 4096);
+}

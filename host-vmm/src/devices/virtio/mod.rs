@@ -28,7 +28,7 @@ mod fuzz_smoke;
 pub(crate) mod testutil;
 
 pub use device::{ActivateError, DeviceQueues, VirtioDevice, VirtioInterrupt};
-pub use mmio::{VirtioMmioDevice, MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE};
+pub use mmio::{kernel_cmdline_device, VirtioMmioDevice, MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE};
 
 /// Feature bit: the device follows virtio 1.x (non-legacy). Required by
 /// the MMIO version 2 transport.

@@ -28,7 +28,8 @@
 //! reset). Memory is bounded by [`VsockLimits`].
 //!
 //! Files: [`packet`] (the header), [`credit`], [`connection`] (one
-//! stream's state machine), [`muxer`] (routing, host clients, timers),
+//! stream's state machine), [`muxer`] (routing, timers; host clients'
+//! `CONNECT` lines in `muxer/clients.rs`),
 //! [`unix`] (sockets), [`worker`] (the thread), [`device`] (the
 //! `VirtioDevice`).
 
