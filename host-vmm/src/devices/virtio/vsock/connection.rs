@@ -340,6 +340,15 @@ impl Connection {
                 Err(_) => return Verdict::Reset,
             }
         }
+        // Grow geometrically but never past buf_alloc, so the memory held
+        // is bounded by what we advertised, not twice that.
+        let need = self.to_host.len() + rest.len();
+        if need > self.to_host.capacity() {
+            let target = (self.to_host.capacity() * 2)
+                .max(need)
+                .min(self.credit.buf_alloc as usize);
+            self.to_host.reserve_exact(target - self.to_host.len());
+        }
         self.to_host.extend(rest);
         if self.credit.wants_update() {
             self.owed.credit_update = true;
@@ -430,5 +439,107 @@ fn write_some(mut stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
                 return Err(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::virtio::vsock::packet::{HOST_CID, TYPE_STREAM};
+
+    fn req(buf_alloc: u32) -> VsockHeader {
+        VsockHeader {
+            src_cid: 3,
+            dst_cid: HOST_CID,
+            src_port: 40000,
+            dst_port: 5000,
+            type_: TYPE_STREAM,
+            op: Op::Request as u16,
+            buf_alloc,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn test_connection_holds_at_most_buf_alloc_for_a_stalled_host() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let buf_alloc = 100_000;
+        let mut c = Connection::guest_initiated(3, &req(0), ours, buf_alloc);
+        let rw = VsockHeader {
+            op: Op::Rw as u16,
+            ..req(0)
+        };
+        let chunk = vec![7u8; 4096];
+        // Fill the socket buffer and then our buffer, exactly to credit.
+        let mut sent = 0u64;
+        loop {
+            let room = c.credit.buf_alloc - c.credit.held();
+            let n = room.min(4096) as usize;
+            if n == 0 {
+                break;
+            }
+            assert_eq!(c.recv(&rw, Op::Rw, &chunk[..n]), Verdict::Keep);
+            sent += n as u64;
+        }
+        assert_eq!(c.held(), buf_alloc as usize);
+        assert!(
+            c.to_host.capacity() <= buf_alloc as usize,
+            "{}",
+            c.to_host.capacity()
+        );
+        assert!(sent > u64::from(buf_alloc), "the socket took some directly");
+        // One byte more is a credit violation.
+        assert_eq!(c.recv(&rw, Op::Rw, &[1]), Verdict::Reset);
+    }
+
+    #[test]
+    fn test_connection_packet_order_and_credit_stamp() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut c = Connection::guest_initiated(3, &req(1000), ours, 5000);
+        let mut scratch = [0u8; 64];
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!(p.hdr.op(), Some(Op::Response));
+        assert_eq!((p.hdr.buf_alloc, p.hdr.fwd_cnt), (5000, 0));
+        assert_eq!(c.next_rx(&mut scratch).unwrap(), None);
+        // Host data, limited by the scratch size and the guest's credit.
+        (&theirs).write_all(&[9u8; 100]).unwrap();
+        c.host_readable = true;
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!((p.hdr.op(), p.payload_len), (Some(Op::Rw), 64));
+        c.credit.update_peer(70, 0);
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!(p.payload_len, 6, "credit left: 70 - 64");
+        // Out of credit: a CREDIT_REQUEST, once.
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!(p.hdr.op(), Some(Op::CreditRequest));
+        assert_eq!(c.next_rx(&mut scratch).unwrap(), None);
+        assert!(!c.has_rx());
+        // Host EOF: SHUTDOWN(SEND) once the guest has credit again.
+        drop(theirs);
+        c.credit.update_peer(1000, 70);
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!(p.payload_len, 30);
+        let p = c.next_rx(&mut scratch).unwrap().unwrap();
+        assert_eq!(
+            (p.hdr.op(), p.hdr.flags),
+            (Some(Op::Shutdown), SHUTDOWN_SEND)
+        );
+    }
+
+    #[test]
+    fn test_connection_unexpected_ops_reset() {
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let deadline = Instant::now();
+        let mut c = Connection::host_initiated(3, 1 << 30, 1024, ours, 4096, deadline);
+        let h = VsockHeader::default();
+        // Data before RESPONSE.
+        assert_eq!(c.recv(&h, Op::Rw, b"x"), Verdict::Reset);
+        assert_eq!(c.recv(&h, Op::Rst, b""), Verdict::Drop);
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let mut c = Connection::guest_initiated(3, &req(0), ours, 4096);
+        assert_eq!(c.recv(&h, Op::Response, b""), Verdict::Reset);
+        assert_eq!(c.recv(&h, Op::Request, b""), Verdict::Reset);
     }
 }
