@@ -1,5 +1,6 @@
 //! Virtio devices behind the virtio-mmio transport.
 //!
+//! - [`acpi`]: the DSDT entry (LNRO0005) that describes a device to the guest.
 //! - [`device`]: the [`VirtioDevice`] trait a device implements, and the
 //!   interrupt line it shares with its transport.
 //! - [`mmio`]: the virtio-mmio (version 2) register block, a
@@ -13,6 +14,7 @@
 //! ignored, or the device is marked as needing a reset. Nothing the guest
 //! does panics the VMM or reaches memory outside guest RAM.
 
+pub mod acpi;
 pub mod chain;
 pub mod device;
 #[doc(hidden)]
