@@ -1,5 +1,6 @@
 //! KVM file descriptors: the VM ([`vm`]) and its vCPUs ([`vcpu`]).
 
+pub mod first_entry;
 pub mod vcpu;
 pub mod vm;
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Once};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
+use super::first_entry;
 use crate::devices::Bus;
 use crate::vmm::exit::{ExitSignal, GuestExit};
 
@@ -100,7 +101,12 @@ impl Vcpu {
             exit: &ctx.exit,
         };
         let mut counts = ExitCounts::default();
-        let outcome = self.run_loop(ctx, &mut counts);
+        let outcome = if self.index == 0 && first_entry::enabled() {
+            let reason = first_entry::enter_once_and_stop(&mut self.fd, SIGRTMIN());
+            Some(self.error(reason))
+        } else {
+            self.run_loop(ctx, &mut counts)
+        };
         drop(guard);
         tracing::debug!(vcpu = self.index, ?counts, "vCPU stopped");
         if let Some(exit) = outcome {
