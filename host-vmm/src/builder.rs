@@ -12,6 +12,9 @@ use crate::vmm::Vmm;
 pub struct BootOptions {
     /// Where the guest console goes; stdout when `None`.
     pub console: Option<PathBuf>,
+    /// The hybrid vsock socket (`<runtime dir>/vsock.sock`): with it, the VM
+    /// gets a virtio-vsock device (guest CID 3) served on this Unix socket.
+    pub vsock_socket: Option<PathBuf>,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -56,6 +59,11 @@ mod x86_64 {
     use crate::arch::x86_64::vcpu::{configure_vcpu, BootEntry, VcpuSetupError};
     use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_PORTS};
     use crate::devices::legacy::{ConsoleOutput, SerialAml, SerialConsole, I8042};
+    use crate::devices::virtio::mmio::MmioError;
+    use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
+    use crate::devices::virtio::{
+        acpi::add_virtio_mmio_device, VirtioMmioDevice, MMIO_WINDOW_SIZE,
+    };
     use crate::devices::{Bus, BusError, SharedDevice};
     use crate::kvm::{KvmError, Vcpu, Vm};
     use crate::memory::{self, GuestMemoryMmap, MemoryError};
@@ -88,6 +96,20 @@ mod x86_64 {
             device: &'static str,
             #[source]
             source: BusError,
+        },
+        #[error("cannot create the vsock device on {}", path.display())]
+        Vsock {
+            path: PathBuf,
+            #[source]
+            source: VsockError,
+        },
+        #[error("no virtio-mmio slot left for the {device} (the layout has {VIRTIO_MMIO_SLOTS})")]
+        VirtioSlots { device: &'static str },
+        #[error("cannot create the virtio-mmio transport of the {device}")]
+        VirtioMmio {
+            device: &'static str,
+            #[source]
+            source: MmioError,
         },
         #[error(transparent)]
         Load(#[from] LoadError),
@@ -169,6 +191,25 @@ mod x86_64 {
             ACPI_PM_PORTS as u16,
         )?;
 
+        // virtio devices on the MMIO bus, each with a 4 KiB window and an irqfd.
+        let mut mmio = Bus::new();
+        let mut virtio = Vec::new();
+        if let Some(path) = &opts.vsock_socket {
+            let vsock =
+                Vsock::new(DEFAULT_GUEST_CID, path).map_err(|source| BuildError::Vsock {
+                    path: path.clone(),
+                    source,
+                })?;
+            virtio.push(add_virtio(
+                &vm,
+                &mut mmio,
+                &mem,
+                "vsock device",
+                Box::new(vsock),
+                virtio.len(),
+            )?);
+        }
+
         // Kernel and initrd.
         let kernel = loader::load_kernel(&mem, &cfg.kernel, low_end, cfg.default_memory)?;
         let initrd = cfg
@@ -178,7 +219,7 @@ mod x86_64 {
             .transpose()?;
 
         // ACPI tables (the VMM is the firmware).
-        let rsdp_addr = write_acpi_tables(&mem, cfg)?;
+        let rsdp_addr = write_acpi_tables(&mem, cfg, &virtio)?;
 
         // Boot parameters: command line, zero page or PVH start info, GDT
         // and page tables.
@@ -220,7 +261,51 @@ mod x86_64 {
             kernel = %cfg.kernel.display(),
             "VM built"
         );
-        Ok(Vmm::new(vm, mem, vcpus, pio, Bus::new(), exit))
+        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit))
+    }
+
+    /// Where a virtio-mmio device sits: its window and its interrupt.
+    pub(crate) struct VirtioSlot {
+        base: u64,
+        gsi: u32,
+    }
+
+    /// Put `device` behind a virtio-mmio transport in slot `index`: MMIO window,
+    /// irqfd, bus entry. The DSDT entry comes with the ACPI tables.
+    fn add_virtio(
+        vm: &Vm,
+        bus: &mut Bus,
+        mem: &GuestMemoryMmap,
+        name: &'static str,
+        device: Box<dyn crate::devices::virtio::VirtioDevice>,
+        index: usize,
+    ) -> Result<VirtioSlot, BuildError> {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        if index >= VIRTIO_MMIO_SLOTS {
+            return Err(BuildError::VirtioSlots { device: name });
+        }
+        let base = VIRTIO_MMIO_BASE + u64::from(index) * MMIO_WINDOW_SIZE;
+        let gsi = VIRTIO_MMIO_GSI_BASE + index;
+        let transport = VirtioMmioDevice::new(device, mem.clone()).map_err(|source| {
+            BuildError::VirtioMmio {
+                device: name,
+                source,
+            }
+        })?;
+        vm.register_irqfd(transport.interrupt_evt(), gsi)?;
+        let shared: SharedDevice = Arc::new(Mutex::new(transport));
+        bus.insert(shared, base, MMIO_WINDOW_SIZE)
+            .map_err(|source| BuildError::Bus {
+                device: name,
+                source,
+            })?;
+        tracing::debug!(
+            device = name,
+            base = format_args!("{base:#x}"),
+            gsi,
+            "virtio-mmio device"
+        );
+        Ok(VirtioSlot { base, gsi })
     }
 
     fn add_pio(
@@ -245,7 +330,11 @@ mod x86_64 {
     }
 
     /// Build the ACPI tables, copy them into guest memory, return the RSDP address.
-    fn write_acpi_tables(mem: &GuestMemoryMmap, cfg: &HypervisorConfig) -> Result<u64, BuildError> {
+    fn write_acpi_tables(
+        mem: &GuestMemoryMmap,
+        cfg: &HypervisorConfig,
+        virtio: &[VirtioSlot],
+    ) -> Result<u64, BuildError> {
         let acpi_cfg = AcpiConfig {
             num_vcpus: cfg.default_vcpus,
             max_vcpus: cfg.default_maxvcpus.max(cfg.default_vcpus),
@@ -261,6 +350,11 @@ mod x86_64 {
             len: SERIAL_PORT_SIZE as u8,
             gsi: SERIAL_IRQ,
         });
+        for (i, slot) in virtio.iter().enumerate() {
+            // The layout keeps every window below 4 GiB and fewer than 256 slots.
+            let base = u32::try_from(slot.base).unwrap_or(u32::MAX);
+            add_virtio_mmio_device(&mut contents.dsdt, i as u8, base, slot.gsi);
+        }
         let tables =
             acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;
         let (_, end) = tables.tables_range();

@@ -117,6 +117,7 @@ fn boot(args: BootArgs) -> anyhow::Result<GuestExit> {
     tracing::info!(id, dir = %runtime.path().display(), "sandbox runtime directory");
     let opts = BootOptions {
         console: args.console,
+        vsock_socket: Some(runtime.vsock_socket()),
     };
     let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
     stop_signals::spawn_stop_waiter(vmm.exit_signal().clone())

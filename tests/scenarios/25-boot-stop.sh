@@ -9,7 +9,8 @@ set -eu
 
 need_file GUEST_KERNEL
 need_file GUEST_INITRD
-export HOST_VMM_RUNTIME_DIR="$RESULTS/run"
+# On tmpfs: Unix sockets cannot be bound on the 9p results share.
+export HOST_VMM_RUNTIME_DIR="/tmp/host-vmm-runtime-$$"
 config="$RESULTS/configuration.toml"
 write_config "$config" ""
 console="$RESULTS/stop.console"

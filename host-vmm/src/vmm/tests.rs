@@ -75,6 +75,7 @@ fn run_stub(name: &str, code: &[u8], vcpus: u32) -> (GuestExit, String) {
     let console = dir.0.join("console");
     let opts = BootOptions {
         console: Some(console.clone()),
+        ..Default::default()
     };
     let vmm = build_vm(&config(&kernel, vcpus), &opts).unwrap();
     let exit = vmm.run().unwrap();
@@ -105,6 +106,7 @@ fn test_stub_guest_with_ram_above_4g() {
     std::fs::write(&kernel, stub_bzimage(POWER_OFF)).unwrap();
     let opts = BootOptions {
         console: Some(dir.0.join("console")),
+        ..Default::default()
     };
     let vmm = build_vm(&config_mem(&kernel, 1, 5 * 1024), &opts).unwrap();
     let regions: Vec<_> = vmm
@@ -154,6 +156,7 @@ fn test_stub_guest_halt_is_stopped_by_another_vcpus_exit() {
     std::fs::write(&kernel, stub_bzimage(HALT_LOOP)).unwrap();
     let opts = BootOptions {
         console: Some(dir.0.join("console")),
+        ..Default::default()
     };
     let vmm = build_vm(&config(&kernel, 2), &opts).unwrap();
     let exit = vmm.exit_signal().clone();

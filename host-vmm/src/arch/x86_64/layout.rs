@@ -85,6 +85,14 @@ pub const SERIAL_PORT_BASE: u16 = 0x3f8;
 pub const SERIAL_PORT_SIZE: u16 = 0x8;
 /// COM1 interrupt line.
 pub const SERIAL_IRQ: u32 = 4;
+/// virtio-mmio devices: 4 KiB windows from here, one per device.
+pub const VIRTIO_MMIO_BASE: u64 = 0xd000_0000;
+/// virtio-mmio windows reserved (and GSIs, from [`VIRTIO_MMIO_GSI_BASE`]).
+pub const VIRTIO_MMIO_SLOTS: u32 = 8;
+/// GSI of the first virtio-mmio device; the n-th gets `VIRTIO_MMIO_GSI_BASE + n`
+/// (5..=12). Edge-triggered (an irqfd pulse).
+pub const VIRTIO_MMIO_GSI_BASE: u32 = 5;
+
 /// i8042 data port (0x60) through command/status port (0x64).
 pub const I8042_PORT_BASE: u16 = 0x60;
 /// i8042 register window: 0x60..=0x64.
