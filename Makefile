@@ -76,6 +76,12 @@ test-e2e: build rootfs kernel testhost-kernel
 test-harness: build rootfs kernel testhost-kernel
 	tests/selftest/run
 
+# The boot benchmark (tests/bench/run): ratios against baselines run in the same command
+# (the bare KVM floor natively, QEMU microvm in the test host); table in target/bench/boot.md.
+# BENCH_RUNS=11 native runs, BENCH_TESTHOST_RUNS=5 test host runs per subject.
+bench: rootfs kernel testhost-kernel
+	tests/bench/run
+
 # make testhost SCRIPT=path/to/script.sh [ARGS="..."] [TIMEOUT=secs]
 testhost: build rootfs kernel testhost-kernel
 	@test -n "$(SCRIPT)" || { echo "usage: make testhost SCRIPT=path/to/script.sh"; exit 2; }
