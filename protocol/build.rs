@@ -3,7 +3,7 @@
 use std::io;
 use std::path::Path;
 
-const PROTOS: &[&str] = &["health"];
+const PROTOS: &[&str] = &["health", "agent"];
 
 fn main() -> io::Result<()> {
     let out = std::env::var("OUT_DIR").map_err(io::Error::other)?;

@@ -1,5 +1,21 @@
 //! The agent protocol shared by host-vmm (client) and guest-agent (server):
 //! messages and ttrpc bindings generated at build time from `protos/`.
+//!
+//! - [`health`], [`health_ttrpc`]: `grpc.Health` (Check, Version).
+//! - [`agent`], [`agent_ttrpc`]: `grpc.AgentService` (sandbox, containers, processes, stdio,
+//!   hotplug, guest facts), named after Kata's agent API.
+//!
+//! Both ends use the `ttrpc` and `protobuf` re-exported here, so their versions always match
+//! the generated code.
+
+pub use protobuf;
+pub use protobuf::well_known_types::empty::Empty;
+pub use ttrpc;
+
+/// The vsock port the agent's ttrpc server listens on.
+pub const AGENT_VSOCK_PORT: u32 = 1024;
+/// The host vsock port the agent forwards its log lines to.
+pub const LOG_VSOCK_PORT: u32 = 1025;
 
 /// Generated code: not ours to lint or document.
 macro_rules! generated {
@@ -36,6 +52,20 @@ generated!(
     health_ttrpc,
     "health_ttrpc.rs"
 );
+
+generated!(
+    /// Messages of `agent.proto`.
+    agent,
+    "agent.rs"
+);
+generated!(
+    /// ttrpc client and server bindings of the `AgentService` service.
+    agent_ttrpc,
+    "agent_ttrpc.rs"
+);
+
+#[cfg(test)]
+mod agent_tests;
 
 #[cfg(test)]
 mod tests {
