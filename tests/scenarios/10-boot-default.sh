@@ -34,6 +34,10 @@ boot_to_agent() {
     echo "$name since_kernel_ms=$READY_SINCE_MS wall_ms=$BOOT_MS" >>"$RESULTS/timings"
 }
 
-boot_to_agent default "$config" 1 1024
+# The default boot uses the PVH vmlinux (as configuration.toml does); the small one
+# the bzImage, so both boot protocols are covered.
+vmlinux="$(dirname "$GUEST_KERNEL")/vmlinux"
+[ -f "$vmlinux" ] || fail "no PVH vmlinux next to $GUEST_KERNEL"
+boot_to_agent default "$config" 1 1024 --kernel "$vmlinux"
 boot_to_agent small "$config2" 2 512 --cpus 2 --memory 512
 assert_no_leftover host-vmm
