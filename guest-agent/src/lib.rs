@@ -5,15 +5,20 @@
 //! - `cmdline`: the `agent.*` switches on the kernel command line.
 //! - `ready`: the machine-readable `AGENT_READY` line the host waits for.
 //! - `console`, `logging`: output to `/dev/console` (the kernel console, ttyS0).
-//! - `server`: the place where the ttrpc server on vsock will live.
+//! - `server`: the ttrpc server on vsock port 1024; `rpc/`: its handlers by concern.
+//! - `guest_details`: memory block size, hotplug probe, kernel release.
+//! - `log_forward`: log lines also go to the host over vsock port 1025 (bounded, non-blocking).
 //! - `check`: a side-effect-free dry run for when the agent is not pid 1.
 
 pub mod check;
 pub mod cmdline;
 pub mod console;
+pub mod guest_details;
 pub mod init;
+pub mod log_forward;
 pub mod logging;
 pub mod ready;
+pub mod rpc;
 pub mod server;
 
 use std::process::ExitCode;

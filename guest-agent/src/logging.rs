@@ -81,11 +81,9 @@ impl Subscriber for ConsoleSubscriber {
     fn event(&self, event: &Event<'_>) {
         let mut visitor = LineVisitor::default();
         event.record(&mut visitor);
-        console::write_line(&format_line(
-            event.metadata().level(),
-            &visitor.message,
-            &visitor.fields,
-        ));
+        let line = format_line(event.metadata().level(), &visitor.message, &visitor.fields);
+        console::write_line(&line);
+        crate::log_forward::forward(&line);
     }
 
     fn enter(&self, _: &Id) {}

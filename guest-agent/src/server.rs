@@ -1,18 +1,93 @@
-//! The agent's service loop. The ttrpc server on vsock port [`AGENT_VSOCK_PORT`] will live
-//! here; for now pid 1 just keeps reaping.
+//! The agent's ttrpc server: every service of [`crate::rpc`] on vsock port
+//! [`AGENT_VSOCK_PORT`] (any CID), started as soon as the mounts are done.
+//!
+//! [`serve_on`] takes any address ttrpc understands, so tests on a host without vsock run the
+//! same server on a Unix socket (`unix:///path`). The server is ttrpc's synchronous one: a
+//! listener thread plus a small pool of handler threads per connection, no async runtime.
 
-use std::time::Duration;
+use std::thread;
+
+use protocol::ttrpc;
 
 use crate::init::reaper::Reaper;
+use crate::rpc::{self, Agent};
 
-/// The vsock port the host will dial to reach the agent.
-pub const AGENT_VSOCK_PORT: u32 = 1024;
+/// The vsock port the host dials to reach the agent.
+pub const AGENT_VSOCK_PORT: u32 = protocol::AGENT_VSOCK_PORT;
 
-/// Serves forever. Children started by handlers must be spawned through `reaper`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("bind the agent server to {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: ttrpc::Error,
+    },
+    #[error("start the agent server on {addr}")]
+    Start {
+        addr: String,
+        #[source]
+        source: ttrpc::Error,
+    },
+}
+
+/// The ttrpc address of the agent's vsock listener: `vsock://-1:<port>` (any CID).
+pub fn vsock_addr(port: u32) -> String {
+    format!("vsock://-1:{port}")
+}
+
+/// Binds `addr` (`vsock://-1:PORT` or `unix:///path`), registers every service backed by
+/// `agent`, and starts serving on background threads. The server stops when the returned
+/// handle is shut down or dropped.
+pub fn serve_on(addr: &str, agent: Agent) -> Result<ttrpc::Server, ServerError> {
+    let mut server = ttrpc::Server::new()
+        .bind(addr)
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?
+        .register_service(rpc::services(agent));
+    server.start().map_err(|source| ServerError::Start {
+        addr: addr.to_string(),
+        source,
+    })?;
+    Ok(server)
+}
+
+/// Serves forever on vsock. Children started by handlers must be spawned through `reaper`.
+/// Without a server (no vsock in the guest) the agent logs why and keeps reaping: the host
+/// sees the failure on the console and in its connect timeout.
 pub fn serve(reaper: Reaper) -> ! {
-    let _reaper = reaper;
-    tracing::debug!("no server yet (ttrpc on vsock port {AGENT_VSOCK_PORT} comes later); idling");
+    let addr = vsock_addr(AGENT_VSOCK_PORT);
+    let _server = match serve_on(&addr, Agent::new(Some(reaper))) {
+        Ok(server) => {
+            tracing::info!("serving ttrpc on vsock port {AGENT_VSOCK_PORT}");
+            Some(server)
+        }
+        Err(e) => {
+            tracing::error!("{}", crate::init::error_chain(&e));
+            None
+        }
+    };
     loop {
-        std::thread::sleep(Duration::from_secs(3600));
+        thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_vsock_addr_any_cid() {
+        assert_eq!(vsock_addr(1024), "vsock://-1:1024");
+    }
+
+    #[test]
+    fn test_serve_on_bad_address_is_an_error_naming_it() {
+        let Err(e) = serve_on("tcp-nope://x", Agent::new(None)) else {
+            panic!("bound a bogus address");
+        };
+        assert!(e.to_string().contains("tcp-nope://x"), "{e}");
     }
 }

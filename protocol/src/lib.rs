@@ -12,6 +12,9 @@ pub use protobuf;
 pub use protobuf::well_known_types::empty::Empty;
 pub use ttrpc;
 
+/// The protocol crate's version: what `Health.Version` reports as `grpc_version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The vsock port the agent's ttrpc server listens on.
 pub const AGENT_VSOCK_PORT: u32 = 1024;
 /// The host vsock port the agent forwards its log lines to.

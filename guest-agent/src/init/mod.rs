@@ -9,6 +9,9 @@
 //! 5. Print the ready line ([`crate::ready`]).
 //! 6. With `agent.poweroff=1` power off ([`shutdown`]); otherwise serve ([`crate::server`]).
 //!
+//! Log lines also go to the host over vsock from right after the mounts
+//! ([`crate::log_forward`]).
+//!
 //! Any fatal error is logged to the console and powers the VM off.
 
 pub mod cgroups;
@@ -22,7 +25,7 @@ use std::path::Path;
 use nix::sys::signal::SigSet;
 
 use crate::cmdline::{self, LogLevel};
-use crate::{console, logging, ready, server};
+use crate::{console, log_forward, logging, ready, server};
 
 /// Runs the guest's init. Never returns.
 pub fn run_pid1() -> ! {
@@ -45,6 +48,9 @@ pub fn run_pid1() -> ! {
         Ok(report) => report,
         Err(e) => shutdown::fatal("mount", &error_chain(&e)),
     };
+    if let Err(e) = log_forward::start_vsock() {
+        tracing::warn!("log forwarding to the host: {e}");
+    }
 
     let options = match fs::read_to_string("/proc/cmdline") {
         Ok(text) => {

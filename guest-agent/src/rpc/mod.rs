@@ -1,0 +1,147 @@
+//! The agent's ttrpc services: thin handlers grouped by concern.
+//!
+//! - [`health`]: `grpc.Health` (Check, Version).
+//! - `grpc.AgentService`, routed below to: [`containers`] (sandbox and container lifecycle),
+//!   [`processes`] (exec, wait, signal), [`stdio`], [`hotplug`], [`system`] (guest facts,
+//!   clock, file copy).
+//! - [`error`]: the one mapping from handler errors to ttrpc status codes.
+//!
+//! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`; the routing table turns
+//! its error into a ttrpc status and logs the outcome. RPCs that are not done yet answer
+//! `UNIMPLEMENTED` ("not implemented yet: <name>"): a call never crashes the agent.
+
+pub mod containers;
+pub mod error;
+pub mod health;
+pub mod hotplug;
+pub mod processes;
+pub mod stdio;
+pub mod system;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::agent_ttrpc::{create_agent_service, AgentService};
+use protocol::health_ttrpc::create_health;
+use protocol::ttrpc::{self, MethodHandler, TtrpcContext};
+
+pub use error::RpcError;
+
+use crate::guest_details::MEMORY_SYSFS;
+use crate::init::reaper::Reaper;
+
+/// Sets the realtime clock to a time since the Epoch.
+pub type SetClock = dyn Fn(Duration) -> io::Result<()> + Send + Sync;
+
+/// What the handlers share: where the guest's facts are and how to change its clock. The
+/// defaults are the real system; tests swap in a fake sysfs directory and clock.
+pub struct Agent {
+    memory_sysfs: PathBuf,
+    clock: Box<SetClock>,
+    reaper: Option<Reaper>,
+}
+
+impl Agent {
+    /// The agent on the real system. Children must be spawned through `reaper`.
+    pub fn new(reaper: Option<Reaper>) -> Self {
+        Self {
+            memory_sysfs: PathBuf::from(MEMORY_SYSFS),
+            clock: Box::new(system::set_realtime),
+            reaper,
+        }
+    }
+
+    /// Reads memory facts from `dir` instead of `/sys/devices/system/memory`.
+    pub fn with_memory_sysfs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.memory_sysfs = dir.into();
+        self
+    }
+
+    /// Sets the clock through `clock` instead of `clock_settime(CLOCK_REALTIME)`.
+    pub fn with_clock(mut self, clock: Box<SetClock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The process's one child reaper, when it runs one.
+    pub fn reaper(&self) -> Option<&Reaper> {
+        self.reaper.as_ref()
+    }
+}
+
+/// Every method of every service, for [`ttrpc::Server::register_service`].
+pub fn services(agent: Agent) -> HashMap<String, Box<dyn MethodHandler + Send + Sync>> {
+    let mut methods = create_health(Arc::new(health::HealthRpc));
+    methods.extend(create_agent_service(Arc::new(agent)));
+    methods
+}
+
+/// Turns a handler's result into the ttrpc result, logging the outcome.
+fn finish<T>(rpc: &str, result: Result<T, RpcError>) -> ttrpc::Result<T> {
+    match result {
+        Ok(v) => {
+            tracing::debug!("rpc {rpc}: ok");
+            Ok(v)
+        }
+        Err(e @ RpcError::Unimplemented(_)) => {
+            tracing::debug!("rpc {rpc}: {e}");
+            Err(e.into())
+        }
+        Err(e) => {
+            tracing::warn!("rpc {rpc}: {e}");
+            Err(e.into())
+        }
+    }
+}
+
+/// `method: Request -> Response => handler;` rows become the `AgentService` impl.
+macro_rules! routes {
+    ($($method:ident: $req:ident -> $resp:ty => $handler:path;)*) => {
+        impl AgentService for Agent {
+            $(
+                fn $method(
+                    &self,
+                    _: &TtrpcContext,
+                    req: protocol::agent::$req,
+                ) -> ttrpc::Result<$resp> {
+                    finish(stringify!($method), $handler(self, req))
+                }
+            )*
+        }
+    };
+}
+
+use protocol::agent::{
+    ReadStreamResponse, StatsContainerResponse, WaitProcessResponse, WriteStreamResponse,
+};
+use protocol::Empty;
+
+routes! {
+    create_sandbox: CreateSandboxRequest -> Empty => containers::create_sandbox;
+    destroy_sandbox: DestroySandboxRequest -> Empty => containers::destroy_sandbox;
+    create_container: CreateContainerRequest -> Empty => containers::create_container;
+    start_container: StartContainerRequest -> Empty => containers::start_container;
+    remove_container: RemoveContainerRequest -> Empty => containers::remove_container;
+    update_container: UpdateContainerRequest -> Empty => containers::update_container;
+    stats_container: StatsContainerRequest -> StatsContainerResponse
+        => containers::stats_container;
+    exec_process: ExecProcessRequest -> Empty => processes::exec_process;
+    wait_process: WaitProcessRequest -> WaitProcessResponse => processes::wait_process;
+    signal_process: SignalProcessRequest -> Empty => processes::signal_process;
+    write_stdin: WriteStreamRequest -> WriteStreamResponse => stdio::write_stdin;
+    read_stdout: ReadStreamRequest -> ReadStreamResponse => stdio::read_stdout;
+    read_stderr: ReadStreamRequest -> ReadStreamResponse => stdio::read_stderr;
+    close_stdin: CloseStdinRequest -> Empty => stdio::close_stdin;
+    tty_win_resize: TtyWinResizeRequest -> Empty => stdio::tty_win_resize;
+    online_cpu_mem: OnlineCPUMemRequest -> Empty => hotplug::online_cpu_mem;
+    copy_file: CopyFileRequest -> Empty => system::copy_file;
+    set_guest_date_time: SetGuestDateTimeRequest -> Empty => system::set_guest_date_time;
+    get_guest_details: GuestDetailsRequest -> protocol::agent::GuestDetailsResponse
+        => system::get_guest_details;
+}

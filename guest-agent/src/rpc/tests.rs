@@ -1,0 +1,211 @@
+//! The services end to end over a Unix socket: the real ttrpc server and generated clients.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use protocol::agent::*;
+use protocol::agent_ttrpc::AgentServiceClient;
+use protocol::health::{health_check_response::ServingStatus, CheckRequest};
+use protocol::health_ttrpc::HealthClient;
+use protocol::ttrpc::{self, context, Code};
+
+use super::Agent;
+use crate::server::serve_on;
+
+struct Fixture {
+    dir: PathBuf,
+    server: Option<ttrpc::Server>,
+    client: ttrpc::Client,
+    clock: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ga-rpc-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let memory = dir.join("memory");
+        fs::create_dir_all(&memory).unwrap();
+        fs::write(memory.join("block_size_bytes"), "8000000\n").unwrap();
+        let clock = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&clock);
+        let agent = Agent::new(None)
+            .with_memory_sysfs(&memory)
+            .with_clock(Box::new(move |t| {
+                seen.lock().unwrap().push(t);
+                Ok(())
+            }));
+        let addr = format!("unix://{}", dir.join("agent.sock").display());
+        let server = serve_on(&addr, agent).unwrap();
+        let client = ttrpc::Client::connect(&addr).unwrap();
+        Self {
+            dir,
+            server: Some(server),
+            client,
+            clock,
+        }
+    }
+
+    fn agent(&self) -> AgentServiceClient {
+        AgentServiceClient::new(self.client.clone())
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ctx() -> context::Context {
+    context::with_timeout(Duration::from_secs(10).as_nanos() as i64)
+}
+
+fn code_of<T: std::fmt::Debug>(r: ttrpc::Result<T>) -> (Code, String) {
+    match r {
+        Err(ttrpc::Error::RpcStatus(s)) => (s.code(), s.message),
+        other => panic!("expected an rpc status, got {other:?}"),
+    }
+}
+
+#[test]
+fn test_health_check_and_version() {
+    let f = Fixture::new("health");
+    let h = HealthClient::new(f.client.clone());
+    let r = h.check(ctx(), &CheckRequest::new()).unwrap();
+    assert_eq!(r.status.enum_value(), Ok(ServingStatus::SERVING));
+    let v = h.version(ctx(), &CheckRequest::new()).unwrap();
+    assert_eq!(v.agent_version, crate::VERSION);
+    assert_eq!(v.grpc_version, protocol::VERSION);
+}
+
+#[test]
+fn test_guest_details_from_sysfs() {
+    let f = Fixture::new("details");
+    let mut req = GuestDetailsRequest::new();
+    req.mem_block_size = true;
+    req.mem_hotplug_probe = true;
+    let r = f.agent().get_guest_details(ctx(), &req).unwrap();
+    assert_eq!(r.mem_block_size_bytes, 128 << 20);
+    assert!(!r.support_mem_hotplug_probe);
+    assert_eq!(r.agent_details.version, crate::VERSION);
+    assert!(!r.agent_details.init_daemon);
+    assert!(!r.kernel_version.is_empty());
+
+    // Not asked: not read.
+    let r = f
+        .agent()
+        .get_guest_details(ctx(), &GuestDetailsRequest::new())
+        .unwrap();
+    assert_eq!(r.mem_block_size_bytes, 0);
+
+    // A corrupt sysfs file is an INTERNAL error naming the file, not a crash.
+    fs::write(f.dir.join("memory/block_size_bytes"), "zz").unwrap();
+    let (code, msg) = code_of(f.agent().get_guest_details(ctx(), &req));
+    assert_eq!(code, Code::INTERNAL);
+    assert!(msg.contains("block_size_bytes"), "{msg}");
+}
+
+#[test]
+fn test_set_guest_date_time_validates_then_sets() {
+    let f = Fixture::new("time");
+    let mut req = SetGuestDateTimeRequest::new();
+    req.sec = 1_764_000_000;
+    req.usec = 5;
+    f.agent().set_guest_date_time(ctx(), &req).unwrap();
+    assert_eq!(
+        *f.clock.lock().unwrap(),
+        vec![Duration::new(1_764_000_000, 5_000)]
+    );
+
+    req.usec = 1_000_000;
+    let (code, _) = code_of(f.agent().set_guest_date_time(ctx(), &req));
+    assert_eq!(code, Code::INVALID_ARGUMENT);
+    assert_eq!(f.clock.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn test_every_stub_answers_unimplemented_with_its_name() {
+    let f = Fixture::new("stubs");
+    let a = f.agent();
+    let c = ctx;
+    let results: Vec<(&str, (Code, String))> = vec![
+        (
+            "CreateSandbox",
+            code_of(a.create_sandbox(c(), &Default::default())),
+        ),
+        (
+            "DestroySandbox",
+            code_of(a.destroy_sandbox(c(), &Default::default())),
+        ),
+        (
+            "CreateContainer",
+            code_of(a.create_container(c(), &Default::default())),
+        ),
+        (
+            "StartContainer",
+            code_of(a.start_container(c(), &Default::default())),
+        ),
+        (
+            "RemoveContainer",
+            code_of(a.remove_container(c(), &Default::default())),
+        ),
+        (
+            "UpdateContainer",
+            code_of(a.update_container(c(), &Default::default())),
+        ),
+        (
+            "StatsContainer",
+            code_of(a.stats_container(c(), &Default::default())),
+        ),
+        (
+            "ExecProcess",
+            code_of(a.exec_process(c(), &Default::default())),
+        ),
+        (
+            "WaitProcess",
+            code_of(a.wait_process(c(), &Default::default())),
+        ),
+        (
+            "SignalProcess",
+            code_of(a.signal_process(c(), &Default::default())),
+        ),
+        (
+            "WriteStdin",
+            code_of(a.write_stdin(c(), &Default::default())),
+        ),
+        (
+            "ReadStdout",
+            code_of(a.read_stdout(c(), &Default::default())),
+        ),
+        (
+            "ReadStderr",
+            code_of(a.read_stderr(c(), &Default::default())),
+        ),
+        (
+            "CloseStdin",
+            code_of(a.close_stdin(c(), &Default::default())),
+        ),
+        (
+            "TtyWinResize",
+            code_of(a.tty_win_resize(c(), &Default::default())),
+        ),
+        (
+            "OnlineCPUMem",
+            code_of(a.online_cpu_mem(c(), &Default::default())),
+        ),
+        ("CopyFile", code_of(a.copy_file(c(), &Default::default()))),
+    ];
+    for (name, (code, msg)) in results {
+        assert_eq!(code, Code::UNIMPLEMENTED, "{name}");
+        assert_eq!(msg, format!("not implemented yet: {name}"));
+    }
+    // The server is still up.
+    HealthClient::new(f.client.clone())
+        .check(ctx(), &CheckRequest::new())
+        .unwrap();
+}
