@@ -6,6 +6,7 @@
 //! `kvm` wraps the VM and vCPU file descriptors; `memory` maps guest RAM.
 
 pub mod acpi;
+pub mod agent;
 pub mod api;
 pub mod arch;
 pub mod builder;
