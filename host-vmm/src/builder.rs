@@ -66,6 +66,8 @@ mod x86_64 {
     };
     use crate::devices::{Bus, BusError, SharedDevice};
     use crate::kvm::{KvmError, Vcpu, Vm};
+    use crate::memory::hotplug::{self as memory_hotplug, HotplugDevices, HotplugSetupError};
+    use crate::memory::layout::{self as memory_layout, HotplugLayoutInput};
     use crate::memory::{self, GuestMemoryMmap, MemoryError};
     use crate::vmm::ExitSignal;
 
@@ -135,6 +137,8 @@ mod x86_64 {
         VcpuSetup(#[source] VcpuSetupError),
         #[error("default_vcpus: cannot read the CPUID KVM supports")]
         Cpuid(#[source] kvm_ioctls::Error),
+        #[error("memory_slots: cannot set up memory hotplug")]
+        MemoryHotplug(#[source] HotplugSetupError),
     }
 
     /// Assemble a VM from `cfg`, ready to [`Vmm::run`].
@@ -255,13 +259,54 @@ mod x86_64 {
             configure_vcpu(&fd, &supported, topo, boot).map_err(BuildError::VcpuSetup)?;
             vcpus.push(Vcpu { index, fd });
         }
+        // Memory hot-plug: the controller and the GED on the MMIO bus.
+        let vm = Arc::new(vm);
+        let hotplug = attach_memory_hotplug(&vm, &mut mmio, &mem, cfg, &supported)?;
         tracing::info!(
             vcpus = cfg.default_vcpus,
             memory_mib = cfg.default_memory,
             kernel = %cfg.kernel.display(),
             "VM built"
         );
-        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit))
+        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit).with_memory_hotplug(hotplug))
+    }
+
+    /// With `memory_slots` > 0: the hot-plug region above the boot RAM
+    /// (within `default_maxmemory` and the guest's physical address bits),
+    /// its controller and GED. The DSDT part is added by [`write_acpi_tables`].
+    fn attach_memory_hotplug(
+        vm: &Arc<Vm>,
+        mmio: &mut Bus,
+        mem: &GuestMemoryMmap,
+        cfg: &HypervisorConfig,
+        supported: &kvm_bindings::CpuId,
+    ) -> Result<Option<Arc<memory_hotplug::MemoryHotplug>>, BuildError> {
+        if cfg.memory_slots == 0 {
+            return Ok(None);
+        }
+        // CPUID 0x80000008 EAX[7:0]: physical address bits.
+        let phys_bits = supported
+            .as_slice()
+            .iter()
+            .find(|e| e.function == 0x8000_0008)
+            .map_or(memory_layout::FALLBACK_PHYS_BITS, |e| (e.eax & 0xff) as u8);
+        let region = memory_layout::hotplug_region(&HotplugLayoutInput {
+            boot_bytes: memory::total_size(mem),
+            boot_ram_end: memory::end_address(mem),
+            max_bytes: memory::mib_to_bytes(cfg.default_maxmemory)?,
+            slots: cfg.memory_slots,
+            min_start: HOTPLUG_MIN_START,
+            phys_bits,
+            block_size: memory_layout::GUEST_MEMORY_BLOCK_SIZE,
+        });
+        let at = HotplugDevices {
+            controller_base: MEMORY_HOTPLUG_MMIO_BASE,
+            ged_base: GED_MMIO_BASE,
+            ged_gsi: GED_GSI,
+        };
+        memory_hotplug::attach(vm, mmio, mem, region, at)
+            .map(Some)
+            .map_err(BuildError::MemoryHotplug)
     }
 
     /// Where a virtio-mmio device sits: its window and its interrupt.
@@ -354,6 +399,16 @@ mod x86_64 {
             // The layout keeps every window below 4 GiB and fewer than 256 slots.
             let base = u32::try_from(slot.base).unwrap_or(u32::MAX);
             add_virtio_mmio_device(&mut contents.dsdt, i as u8, base, slot.gsi);
+        }
+        if cfg.memory_slots > 0 {
+            // Both windows are in the 32-bit MMIO gap.
+            acpi::memory_hotplug::MemoryHotplugAml {
+                controller_base: MEMORY_HOTPLUG_MMIO_BASE as u32,
+                slots: cfg.memory_slots,
+                ged_base: GED_MMIO_BASE as u32,
+                ged_gsi: GED_GSI,
+            }
+            .add_to(&mut contents.dsdt);
         }
         let tables =
             acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;

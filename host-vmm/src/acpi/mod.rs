@@ -15,6 +15,7 @@ mod build;
 pub mod dsdt;
 pub mod fadt;
 pub mod madt;
+pub mod memory_hotplug;
 pub mod root;
 pub mod sdt;
 

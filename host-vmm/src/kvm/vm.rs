@@ -5,7 +5,7 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::memory::GuestMemoryMmap;
+use crate::memory::{GuestMemoryMmap, GuestRegionMmap};
 
 /// A failed KVM operation, named as in the KVM API.
 #[derive(Debug, thiserror::Error)]
@@ -61,38 +61,62 @@ impl Vm {
     /// `mem` must stay mapped while the VM runs: the caller keeps it alongside.
     pub fn register_memory(&self, mem: &GuestMemoryMmap) -> Result<(), KvmError> {
         for (slot, region) in mem.iter().enumerate() {
-            let addr = region.start_addr().0;
-            let host = region
-                .get_host_address(vm_memory::MemoryRegionAddress(0))
-                .map_err(|_| KvmError::Region {
-                    addr,
-                    reason: "no host mapping",
-                })?;
             let slot = u32::try_from(slot).map_err(|_| KvmError::Region {
-                addr,
+                addr: region.start_addr().0,
                 reason: "too many memory slots",
             })?;
-            let r = kvm_bindings::kvm_userspace_memory_region {
-                slot,
-                flags: 0,
-                guest_phys_addr: addr,
-                memory_size: region.len(),
-                userspace_addr: host as u64,
-            };
-            // SAFETY: `host` is the start of a live anonymous mapping of
-            // `region.len()` bytes owned by `mem`, which the VMM keeps for
-            // as long as this VM exists; the slots do not overlap because
-            // the regions of a GuestMemoryMmap do not.
-            unsafe { self.fd.set_user_memory_region(r) }
-                .map_err(ioctl("KVM_SET_USER_MEMORY_REGION"))?;
-            tracing::debug!(
-                slot,
-                addr = format_args!("{addr:#x}"),
-                size = region.len(),
-                "memory slot"
-            );
+            self.add_memory_slot(slot, region)?;
         }
         Ok(())
+    }
+
+    /// Register `region` as KVM memory slot `slot`; also while vCPUs run
+    /// (memory hot-plug: KVM updates its slots under SRCU). The region must
+    /// stay mapped as long as the slot exists: the caller keeps it alongside
+    /// the VM. The slot number and the guest range must not be in use.
+    pub fn add_memory_slot(&self, slot: u32, region: &GuestRegionMmap) -> Result<(), KvmError> {
+        let addr = region.start_addr().0;
+        let host = region
+            .get_host_address(vm_memory::MemoryRegionAddress(0))
+            .map_err(|_| KvmError::Region {
+                addr,
+                reason: "no host mapping",
+            })?;
+        let r = kvm_bindings::kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: addr,
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+        };
+        // SAFETY: `host` is the start of a live mapping of `region.len()`
+        // bytes owned by `region`, which the VMM keeps for as long as this
+        // VM exists; KVM refuses a slot overlapping another one.
+        unsafe { self.fd.set_user_memory_region(r) }
+            .map_err(ioctl("KVM_SET_USER_MEMORY_REGION"))?;
+        tracing::debug!(
+            slot,
+            addr = format_args!("{addr:#x}"),
+            size = region.len(),
+            "memory slot"
+        );
+        Ok(())
+    }
+
+    /// Delete KVM memory slot `slot` (at guest address `addr`): undoes
+    /// [`Vm::add_memory_slot`] when a hot-add fails half-way.
+    pub fn remove_memory_slot(&self, slot: u32, addr: u64) -> Result<(), KvmError> {
+        let r = kvm_bindings::kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: addr,
+            memory_size: 0,
+            userspace_addr: 0,
+        };
+        // SAFETY: a zero-sized region deletes the slot; no host memory is
+        // handed to KVM.
+        unsafe { self.fd.set_user_memory_region(r) }
+            .map_err(ioctl("KVM_SET_USER_MEMORY_REGION (delete)"))
     }
 
     /// TSS and identity-map pages, the in-kernel PIC/IOAPIC/LAPICs and the PIT.

@@ -14,6 +14,8 @@ pub use exit::{ExitSignal, GuestExit};
 
 use crate::devices::Bus;
 use crate::kvm::{Vcpu, VcpuRunContext, Vm};
+use crate::memory::hotplug::{HotplugError, HotplugResult, MemoryHotplug};
+use crate::memory::layout::PlanError;
 use crate::memory::GuestMemoryMmap;
 
 /// Why the VM could not be run.
@@ -36,13 +38,15 @@ pub struct Vmm {
     pio: Arc<Bus>,
     mmio: Arc<Bus>,
     exit: Arc<ExitSignal>,
-    vm: Vm,
+    vm: Arc<Vm>,
+    /// Holds the VM and the hot-plugged RAM (it drops the VM first).
+    hotplug: Option<Arc<MemoryHotplug>>,
     memory: GuestMemoryMmap,
 }
 
 impl Vmm {
     pub fn new(
-        vm: Vm,
+        vm: impl Into<Arc<Vm>>,
         memory: GuestMemoryMmap,
         vcpus: Vec<Vcpu>,
         pio: Bus,
@@ -54,8 +58,32 @@ impl Vmm {
             pio: Arc::new(pio),
             mmio: Arc::new(mmio),
             exit,
-            vm,
+            vm: vm.into(),
+            hotplug: None,
             memory,
+        }
+    }
+
+    /// Attach the memory hot-plug side (`None`: `memory_slots` = 0).
+    pub fn with_memory_hotplug(mut self, hotplug: Option<Arc<MemoryHotplug>>) -> Self {
+        self.hotplug = hotplug;
+        self
+    }
+
+    /// The memory hot-plug handle, to hand to another thread (the control
+    /// API) before [`Vmm::run`]: its `hotplug_memory` works while the vCPUs
+    /// run. `None` when `memory_slots` = 0.
+    pub fn memory_hotplug(&self) -> Option<Arc<MemoryHotplug>> {
+        self.hotplug.clone()
+    }
+
+    /// Hot-add `size_bytes` of RAM as one DIMM (see
+    /// [`MemoryHotplug::hotplug_memory`]). For calls while the VM runs, take
+    /// [`Vmm::memory_hotplug`] first: `run` consumes the `Vmm`.
+    pub fn hotplug_memory(&self, size_bytes: u64) -> Result<HotplugResult, HotplugError> {
+        match &self.hotplug {
+            Some(h) => h.hotplug_memory(size_bytes),
+            None => Err(HotplugError::Plan(PlanError::Disabled)),
         }
     }
 

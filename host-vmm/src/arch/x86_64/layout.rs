@@ -12,7 +12,10 @@
 //! 0x000e_0000  ACPI RSDP               0x000e_1000  ACPI tables (reserved in e820)
 //! 0x0010_0000  kernel (HIMEM_START) .. then initrd at the top of low RAM
 //! 0xc000_0000  32-bit MMIO gap (3 GiB .. 4 GiB): IOAPIC, LAPIC, TSS, devices
+//! 0xd000_0000  virtio-mmio windows     0xd100_0000  GED, memory hot-plug controller
 //! 0x1_0000_0000  RAM above the gap, if the guest has more than 3 GiB
+//! then         hot-pluggable RAM (DIMM slots) from the first memory block
+//!              boundary above 4 GiB and the boot RAM (memory::layout)
 //! ```
 
 /// Start of the real-mode area that is usable RAM in the e820 map.
@@ -92,6 +95,23 @@ pub const VIRTIO_MMIO_SLOTS: u32 = 8;
 /// GSI of the first virtio-mmio device; the n-th gets `VIRTIO_MMIO_GSI_BASE + n`
 /// (5..=12). Edge-triggered (an irqfd pulse).
 pub const VIRTIO_MMIO_GSI_BASE: u32 = 5;
+
+/// Generic Event Device (ACPI0013) event register (4 bytes, own 4 KiB page).
+pub const GED_MMIO_BASE: u64 = 0xd100_0000;
+/// Memory hot-plug controller registers (0x20 bytes, own 4 KiB page).
+pub const MEMORY_HOTPLUG_MMIO_BASE: u64 = 0xd100_1000;
+/// GED interrupt: the first GSI after the virtio-mmio ones (edge-triggered,
+/// an irqfd pulse).
+pub const GED_GSI: u32 = 13;
+/// RAM can be hot-plugged from here up (never into the 32-bit MMIO gap).
+pub const HOTPLUG_MIN_START: u64 = MMIO_GAP_END;
+
+const _: () = {
+    assert!(GED_GSI >= VIRTIO_MMIO_GSI_BASE + VIRTIO_MMIO_SLOTS && GED_GSI != SERIAL_IRQ);
+    assert!(GED_GSI < 24, "the IOAPIC has 24 pins");
+    assert!(GED_MMIO_BASE >= VIRTIO_MMIO_BASE + VIRTIO_MMIO_SLOTS as u64 * 0x1000);
+    assert!(MEMORY_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
+};
 
 /// i8042 data port (0x60) through command/status port (0x64).
 pub const I8042_PORT_BASE: u16 = 0x60;

@@ -1,9 +1,22 @@
-//! Guest RAM: anonymous mmap regions laid out by the architecture.
+//! Guest RAM: anonymous mmap regions laid out by the architecture, and RAM
+//! hot-plugged while the guest runs.
+//!
+//! - [`layout`]: where the hot-plug region and each DIMM go (pure).
+//! - [`hotplug`]: hot-adding a DIMM: mmap, KVM slot, guest memory map, ACPI
+//!   notification.
+
+pub mod hotplug;
+pub mod layout;
 
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 
 /// The guest's RAM.
 pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
+/// One mapped region of guest RAM.
+pub type GuestRegionMmap = vm_memory::GuestRegionMmap<()>;
+/// The guest's RAM as it changes with hot-plug: readers take a snapshot with
+/// `memory()`, the hot-plug code swaps in a new map.
+pub type GuestMemoryAtomic = vm_memory::GuestMemoryAtomic<GuestMemoryMmap>;
 
 /// Why guest RAM could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +57,14 @@ pub fn create_guest_memory(
 /// Total bytes of guest RAM.
 pub fn total_size(mem: &GuestMemoryMmap) -> u64 {
     mem.iter().map(|r| r.len()).sum()
+}
+
+/// End (exclusive) of the highest region of guest RAM (0 without RAM).
+pub fn end_address(mem: &GuestMemoryMmap) -> u64 {
+    mem.iter()
+        .map(|r| r.start_addr().0.saturating_add(r.len()))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
