@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use host_vmm::builder::{build_vm, BootOptions};
 use host_vmm::config::{self, Overrides};
-use host_vmm::sandbox::{runtime_root, RuntimeDir};
-use host_vmm::vmm::{stop_signals, GuestExit};
+use host_vmm::vmm::stop_signals;
 
 const EXIT_CODES: &str = "\
 Exit status of `boot`:
@@ -40,6 +40,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Talk to the agent of a running sandbox (started with `boot --id ID`).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Is the agent serving? Prints SERVING and its version.
+    Check { id: String },
+    /// The guest's details: memory block size, hotplug probe, kernel and agent versions.
+    Details { id: String },
 }
 
 #[derive(clap::Args)]
@@ -98,37 +111,22 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn boot(args: BootArgs) -> anyhow::Result<GuestExit> {
-    let overrides = Overrides {
-        kernel: args.kernel,
-        initrd: args.initrd,
-        memory: args.memory,
-        cpus: args.cpus,
-        kernel_params: args.kernel_params,
-    };
-    let cfg = config::load_with(args.config.as_deref(), &overrides)
-        .context("cannot load the configuration")?;
-    let id = args
-        .id
-        .unwrap_or_else(|| format!("hv-{}", std::process::id()));
-    // Removed when it goes out of scope, whatever the outcome.
-    let runtime = RuntimeDir::create(&runtime_root(), &id)
-        .context("cannot set up the sandbox's runtime directory")?;
-    tracing::info!(id, dir = %runtime.path().display(), "sandbox runtime directory");
-    let opts = BootOptions {
-        console: args.console,
-        vsock_socket: Some(runtime.vsock_socket()),
-    };
-    let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
-    stop_signals::spawn_stop_waiter(vmm.exit_signal().clone())
-        .context("cannot start the stop-signal thread")?;
-    vmm.run().context("cannot run the VM")
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Boot(args) => {
-            let outcome = boot(args)?;
+            let outcome = cmd::boot::boot(cmd::boot::BootRequest {
+                id: args.id,
+                config: args.config,
+                console: args.console,
+                overrides: Overrides {
+                    kernel: args.kernel,
+                    initrd: args.initrd,
+                    memory: args.memory,
+                    cpus: args.cpus,
+                    kernel_params: args.kernel_params,
+                },
+                verbose: cli.verbose > 0,
+            })?;
             let code = outcome.exit_code();
             if code == 0 {
                 tracing::info!("{outcome}");
@@ -142,6 +140,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Show { config },
         } => {
             let text = config::show(config.as_deref()).context("cannot show the configuration")?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent { command } => {
+            let text = match command {
+                AgentCommand::Check { id } => cmd::agent::check(&id)?,
+                AgentCommand::Details { id } => cmd::agent::details(&id)?,
+            };
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
