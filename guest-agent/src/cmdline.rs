@@ -4,12 +4,16 @@
 //! - `agent.poweroff=1|0` (also `true|false`; a bare `agent.poweroff` means 1): power the VM off
 //!   right after the ready line. Used by boot checks.
 //! - `agent.log=debug|info|warn`: the agent's log level (default `info`).
+//! - `agent.mem_online=online|movable`: how hot-plugged memory blocks are onlined (default
+//!   `online`; `movable` puts them in ZONE_MOVABLE so they can be unplugged again).
 //!
 //! Unknown `agent.*` keys and bad values are reported as [`Warning`]s, logged and ignored: a
 //! typo on the command line must not stop the guest from booting. Other keys belong to the
 //! kernel and are skipped silently. When a key repeats, the last one wins, as in the kernel.
 
 use std::fmt;
+
+use crate::memory::OnlineType;
 
 /// Log levels selectable with `agent.log=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,7 @@ impl LogLevel {
 pub struct Options {
     pub poweroff: bool,
     pub log_level: LogLevel,
+    pub mem_online: OnlineType,
 }
 
 impl Default for Options {
@@ -42,6 +47,7 @@ impl Default for Options {
         Self {
             poweroff: false,
             log_level: LogLevel::Info,
+            mem_online: OnlineType::Online,
         }
     }
 }
@@ -102,6 +108,10 @@ pub fn parse(cmdline: &str) -> (Options, Vec<Warning>) {
             "agent.log" => match value.and_then(LogLevel::parse) {
                 Some(level) => options.log_level = level,
                 None => warnings.push(bad("debug|info|warn")),
+            },
+            "agent.mem_online" => match value.and_then(OnlineType::parse) {
+                Some(kind) => options.mem_online = kind,
+                None => warnings.push(bad("online|movable")),
             },
             _ => warnings.push(Warning::UnknownKey(key.to_string())),
         }
@@ -191,6 +201,24 @@ mod tests {
             warnings[1].to_string(),
             "bad value \"loud\" for agent.log ignored (expected debug|info|warn)"
         );
+    }
+
+    #[test]
+    fn test_parse_mem_online() {
+        assert_eq!(parse("").0.mem_online, OnlineType::Online);
+        assert_eq!(
+            parse("agent.mem_online=movable").0.mem_online,
+            OnlineType::Movable
+        );
+        assert_eq!(
+            parse("agent.mem_online=movable agent.mem_online=online")
+                .0
+                .mem_online,
+            OnlineType::Online
+        );
+        let (opts, warnings) = parse("agent.mem_online=kernel");
+        assert_eq!(opts.mem_online, OnlineType::Online);
+        assert!(matches!(warnings.as_slice(), [Warning::BadValue { expected: "online|movable", .. }]));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - `console`, `logging`: output to `/dev/console` (the kernel console, ttyS0).
 //! - `server`: the ttrpc server on vsock port 1024; `rpc/`: its handlers by concern.
 //! - `guest_details`: memory block size, hotplug probe, kernel release.
+//! - `memory`, `uevent`: onlining hot-plugged memory blocks (at start and on each kernel uevent).
 //! - `log_forward`: log lines also go to the host over vsock port 1025 (bounded, non-blocking).
 //! - `check`: a side-effect-free dry run for when the agent is not pid 1.
 
@@ -17,9 +18,11 @@ pub mod guest_details;
 pub mod init;
 pub mod log_forward;
 pub mod logging;
+pub mod memory;
 pub mod ready;
 pub mod rpc;
 pub mod server;
+pub mod uevent;
 
 use std::process::ExitCode;
 

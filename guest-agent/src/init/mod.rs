@@ -5,7 +5,8 @@
 //! 2. Open `/dev/console` (the node in the initramfs) and install the logger and a panic hook
 //!    that logs and powers off.
 //! 3. Mount the base filesystems ([`mounts`]), read the `agent.*` switches ([`crate::cmdline`]).
-//! 4. Enable the cgroup2 controllers ([`cgroups`]); start the one child reaper ([`reaper`]).
+//! 4. Enable the cgroup2 controllers ([`cgroups`]); online hot-plugged memory now and on every
+//!    kernel uevent ([`crate::uevent`]); start the one child reaper ([`reaper`]).
 //! 5. Print the ready line ([`crate::ready`]).
 //! 6. With `agent.poweroff=1` power off ([`shutdown`]); otherwise serve ([`crate::server`]).
 //!
@@ -25,7 +26,7 @@ use std::path::Path;
 use nix::sys::signal::SigSet;
 
 use crate::cmdline::{self, LogLevel};
-use crate::{console, log_forward, logging, ready, server};
+use crate::{console, log_forward, logging, memory, ready, server, uevent};
 
 /// Runs the guest's init. Never returns.
 pub fn run_pid1() -> ! {
@@ -72,6 +73,7 @@ pub fn run_pid1() -> ! {
     }
     log_mounts(&mounted);
     enable_cgroup_controllers();
+    start_memory_onliner(options.mem_online);
     let reaper = match reaper::Reaper::start() {
         Ok(r) => r,
         Err(e) => shutdown::fatal("start reaper", &error_chain(&e)),
@@ -87,6 +89,13 @@ pub fn run_pid1() -> ! {
         shutdown::power_off();
     }
     server::serve(reaper)
+}
+
+/// Online offline memory blocks now and whenever the kernel adds one (memory hot-plug).
+fn start_memory_onliner(kind: memory::OnlineType) {
+    if let Err(e) = uevent::start_memory_onliner(memory::set_system(kind)) {
+        tracing::error!("memory hotplug onliner: {}", error_chain(&e));
+    }
 }
 
 fn log_mounts(report: &[(mounts::MountSpec, mounts::MountOutcome)]) {
