@@ -6,6 +6,8 @@
 //! - `agent.log=debug|info|warn`: the agent's log level (default `info`).
 //! - `agent.mem_online=online|movable`: how hot-plugged memory blocks are onlined (default
 //!   `online`; `movable` puts them in ZONE_MOVABLE so they can be unplugged again).
+//! - `agent.selftest=containers`: after the ready line, run the container engine's self-test
+//!   (`container::selftest`) and print its `SELFTEST containers PASS|FAIL` line.
 //!
 //! Unknown `agent.*` keys and bad values are reported as [`Warning`]s, logged and ignored: a
 //! typo on the command line must not stop the guest from booting. Other keys belong to the
@@ -40,6 +42,8 @@ pub struct Options {
     pub poweroff: bool,
     pub log_level: LogLevel,
     pub mem_online: OnlineType,
+    /// `agent.selftest=containers`.
+    pub selftest_containers: bool,
 }
 
 impl Default for Options {
@@ -48,6 +52,7 @@ impl Default for Options {
             poweroff: false,
             log_level: LogLevel::Info,
             mem_online: OnlineType::Online,
+            selftest_containers: false,
         }
     }
 }
@@ -113,6 +118,10 @@ pub fn parse(cmdline: &str) -> (Options, Vec<Warning>) {
                 Some(kind) => options.mem_online = kind,
                 None => warnings.push(bad("online|movable")),
             },
+            "agent.selftest" => match value {
+                Some("containers") => options.selftest_containers = true,
+                _ => warnings.push(bad("containers")),
+            },
             _ => warnings.push(Warning::UnknownKey(key.to_string())),
         }
     }
@@ -168,6 +177,14 @@ mod tests {
         assert!(opts.poweroff);
         assert_eq!(opts.log_level, LogLevel::Debug);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn test_parse_selftest() {
+        assert!(parse("agent.selftest=containers").0.selftest_containers);
+        let (opts, warnings) = parse("agent.selftest=everything");
+        assert!(!opts.selftest_containers);
+        assert_eq!(warnings.len(), 1);
     }
 
     #[test]

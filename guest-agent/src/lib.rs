@@ -9,17 +9,22 @@
 //! - `guest_details`: memory block size, hotplug probe, kernel release.
 //! - `memory`, `uevent`: onlining hot-plugged memory blocks (at start and on each kernel uevent).
 //! - `log_forward`: log lines also go to the host over vsock port 1025 (bounded, non-blocking).
+//! - `sandbox`, `container/`: the container engine (sandbox registry, OCI spec, namespaces,
+//!   rootfs, cgroups, processes); `container::helper` runs when the agent is re-executed as
+//!   `ga-container-helper` to set up a container process.
 //! - `check`: a side-effect-free dry run for when the agent is not pid 1.
 
 pub mod check;
 pub mod cmdline;
 pub mod console;
+pub mod container;
 pub mod guest_details;
 pub mod init;
 pub mod log_forward;
 pub mod logging;
 pub mod memory;
 pub mod ready;
+pub mod sandbox;
 pub mod rpc;
 pub mod server;
 pub mod uevent;
@@ -37,6 +42,8 @@ const USAGE: &str = "usage: guest-agent [--check | --version | --help]
 /// Entry point of the binary. As pid 1 it never returns (see [`init::run_pid1`]); as any other
 /// process it only supports the dry run, so it cannot mount or power off anything by accident.
 pub fn entry(args: Vec<String>) -> ExitCode {
+    // First: a container setup helper may be pid 1 of a new pid namespace (never returns).
+    container::run_helper_if_asked();
     if nix::unistd::getpid().as_raw() == 1 {
         // The kernel may pass stray command-line words as arguments: pid 1 ignores them.
         init::run_pid1();

@@ -84,6 +84,9 @@ pub fn run_pid1() -> ! {
         Err(e) => shutdown::fatal("collect ready facts", &error_chain(&e)),
     }
 
+    if options.selftest_containers {
+        crate::container::selftest::run(&reaper);
+    }
     if options.poweroff {
         tracing::info!("agent.poweroff=1: powering off");
         shutdown::power_off();

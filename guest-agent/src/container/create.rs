@@ -1,0 +1,374 @@
+//! Creating a container: cgroup, rootfs, stdio, the helper in new namespaces, and the
+//! exchange that leaves it set up and waiting for Start. Every step undoes the earlier ones
+//! when a later one fails, so a failed create leaves no cgroup, mount or process behind.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sched::CloneFlags;
+
+use super::caps::CapPlan;
+use super::cgroup::{CgroupTree, ContainerCgroup};
+use super::channel::{self, FromHelper, InitPlan, Plan, ProcessPlan, Role, ToHelper};
+use super::error::ContainerError;
+use super::namespaces::{ContainerNamespaces, NsFd, PodNamespaces};
+use super::process::Process;
+use super::rootfs::{self, RootfsSource};
+use super::spawn::{spawn_helper, HelperSpawn};
+use super::spec::{self, Spec, SpecError};
+use super::stdio::ProcessIo;
+use super::{Container, Lifecycle};
+use crate::init::reaper::Reaper;
+
+/// How long the agent waits for a helper to report (setup under nested emulation is slow).
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long cleanup after a failed step waits for the helper to die.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A CreateContainer request.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub id: String,
+    /// The exec id of the container's init process (for the process calls).
+    pub exec_id: String,
+    pub spec: Spec,
+    pub rootfs: RootfsSource,
+}
+
+/// What the sandbox lends a container create.
+pub struct SandboxContext<'a> {
+    pub reaper: &'a Reaper,
+    pub cgroups: &'a CgroupTree,
+    /// `<run>`; containers live in `<run>/containers/<id>`.
+    pub run_dir: &'a Path,
+    /// Bind mount sources must lie under this directory.
+    pub shared_dir: &'a Path,
+    pub pod: &'a PodNamespaces,
+    /// The shared pid namespace, when the sandbox has one.
+    pub shared_pid: Option<&'a NsFd>,
+    /// The hostname of containers whose spec has none.
+    pub default_hostname: &'a str,
+}
+
+/// The process plan for a (validated) `process` object.
+pub fn process_plan(p: &spec::Process) -> Result<ProcessPlan, SpecError> {
+    Ok(ProcessPlan {
+        args: p.args.clone(),
+        env: p.env.clone(),
+        cwd: p.cwd.clone(),
+        uid: p.user.uid,
+        gid: p.user.gid,
+        additional_gids: p.user.additional_gids.clone(),
+        umask: p.user.umask,
+        caps: CapPlan::from_spec(p.capabilities.as_ref())?,
+        rlimits: p
+            .rlimits
+            .iter()
+            .map(|r| (r.kind.clone(), r.soft, r.hard))
+            .collect(),
+        no_new_privileges: p.no_new_privileges,
+        terminal: p.terminal,
+    })
+}
+
+/// Checks what only the engine can: bind sources lie under the sandbox's shared directory
+/// (a spec's paths were written on the host; in the guest only what was shared may be bound).
+fn check_bind_sources(spec: &Spec, shared_dir: &Path) -> Result<(), SpecError> {
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let opts = super::mounts::parse_options(&m.options).unwrap_or_default();
+        let kind = super::mounts::MountKind::of(m.kind.as_deref(), opts.bind);
+        if kind != Ok(super::mounts::MountKind::Bind) {
+            continue;
+        }
+        let source = Path::new(m.source.as_deref().unwrap_or(""));
+        let inside = source.starts_with(shared_dir)
+            && !source
+                .components()
+                .any(|c| c == std::path::Component::ParentDir);
+        if !inside {
+            return Err(SpecError::new(
+                format!("mounts[{i}].source"),
+                format!(
+                    "bind source {} is outside {}: the guest only bind-mounts what the sandbox \
+                     shared there",
+                    source.display(),
+                    shared_dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sends `plan` and waits for the helper's answer; EOF means it died.
+pub fn exchange_plan(
+    id: &str,
+    ours: &UnixStream,
+    plan: Plan,
+    process: &Process,
+) -> Result<(), ContainerError> {
+    channel::send(ours, &ToHelper::Plan(Box::new(plan))).map_err(ContainerError::io(format!(
+        "container {id}: send the plan to the helper"
+    )))?;
+    await_ready(id, ours, process)
+}
+
+fn await_ready(id: &str, ours: &UnixStream, process: &Process) -> Result<(), ContainerError> {
+    match channel::recv::<FromHelper>(ours) {
+        Ok(Some(FromHelper::Ready)) => Ok(()),
+        Ok(Some(FromHelper::Failed(detail))) => Err(ContainerError::Setup {
+            id: id.to_string(),
+            detail,
+        }),
+        Ok(None) => Err(ContainerError::Setup {
+            id: id.to_string(),
+            detail: format!(
+                "the setup helper (pid {}) exited without a report ({:?})",
+                process.pid(),
+                process.wait_timeout(CLEANUP_TIMEOUT)
+            ),
+        }),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(ContainerError::Timeout {
+                what: format!("container {id}: setup"),
+                timeout: HELPER_TIMEOUT,
+            })
+        }
+        Err(e) => Err(ContainerError::io(format!(
+            "container {id}: read the helper's report"
+        ))(e)),
+    }
+}
+
+/// Waits for the exec after Start (or right after Ready, for an exec process): end-of-file
+/// means the process was exec'd.
+pub fn await_exec(id: &str, ours: &UnixStream) -> Result<(), ContainerError> {
+    match channel::recv::<FromHelper>(ours) {
+        Ok(None) => Ok(()),
+        Ok(Some(FromHelper::Failed(detail))) => Err(ContainerError::Setup {
+            id: id.to_string(),
+            detail,
+        }),
+        Ok(Some(FromHelper::Ready)) => Err(ContainerError::Setup {
+            id: id.to_string(),
+            detail: "the helper reported ready twice".into(),
+        }),
+        Err(e) => Err(ContainerError::io(format!(
+            "container {id}: wait for the exec"
+        ))(e)),
+    }
+}
+
+/// Kills a helper that failed and waits (bounded) for the reaper to see it go.
+pub fn kill_helper(process: &Process) {
+    let _ = process.signal(libc::SIGKILL);
+    if process.wait_timeout(CLEANUP_TIMEOUT).is_none() {
+        tracing::warn!("helper pid {} did not die after SIGKILL", process.pid());
+    }
+}
+
+/// Creates a container (see the module doc). The caller has reserved the id.
+pub fn create(
+    ctx: &SandboxContext<'_>,
+    req: CreateRequest,
+) -> Result<Arc<Container>, ContainerError> {
+    spec::validate_id(&req.id, "container_id")?;
+    spec::validate_id(&req.exec_id, "exec_id")?;
+    req.spec.validate()?;
+    check_bind_sources(&req.spec, ctx.shared_dir)?;
+    let process = req
+        .spec
+        .process
+        .as_ref()
+        .ok_or_else(|| SpecError::new("process", "missing"))?;
+    let process_plan = process_plan(process)?;
+
+    let cgroup = ctx.cgroups.create_container(&req.id)?;
+    if let Err(e) = cgroup.apply(&req.spec.resources(), "linux.resources") {
+        remove_cgroup(&cgroup);
+        return Err(e.into());
+    }
+    let base = ctx.run_dir.join("containers").join(&req.id);
+    let mut prepared = match rootfs::prepare(&base, &req.rootfs) {
+        Ok(p) => p,
+        Err(e) => {
+            remove_cgroup(&cgroup);
+            return Err(e.into());
+        }
+    };
+    match start_helper(ctx, &req, &cgroup, prepared.path(), process_plan) {
+        Ok((init, channel, namespaces)) => Ok(Arc::new(Container {
+            id: req.id,
+            init,
+            cgroup,
+            namespaces,
+            lifecycle: Mutex::new(Lifecycle::Created(channel)),
+            execs: Mutex::new(Default::default()),
+            rootfs: Mutex::new(prepared),
+            reaper: ctx.reaper.clone(),
+            cgroup_namespace: wants_cgroup_namespace(&req.spec),
+        })),
+        Err(e) => {
+            remove_cgroup(&cgroup);
+            if let Err(t) = prepared.teardown() {
+                tracing::warn!("container {}: undo rootfs: {t}", req.id);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn remove_cgroup(cgroup: &ContainerCgroup) {
+    if let Err(e) = cgroup.remove(CLEANUP_TIMEOUT) {
+        tracing::warn!("{}", crate::init::error_chain(&e));
+    }
+}
+
+fn wants_cgroup_namespace(spec: &Spec) -> bool {
+    spec.linux
+        .as_ref()
+        .is_some_and(|l| l.namespaces.iter().any(|n| n.kind == "cgroup"))
+}
+
+type Started = (Arc<Process>, UnixStream, ContainerNamespaces);
+
+fn start_helper(
+    ctx: &SandboxContext<'_>,
+    req: &CreateRequest,
+    cgroup: &ContainerCgroup,
+    rootfs_path: &Path,
+    process_plan: ProcessPlan,
+) -> Result<Started, ContainerError> {
+    let terminal = process_plan.terminal;
+    let (io, child_io) = if terminal {
+        ProcessIo::terminal()
+    } else {
+        ProcessIo::pipes()
+    }
+    .map_err(ContainerError::io(format!(
+        "container {}: create stdio",
+        req.id
+    )))?;
+    let (ours, theirs) = UnixStream::pair().map_err(ContainerError::io(format!(
+        "container {}: create the channel",
+        req.id
+    )))?;
+    ours.set_read_timeout(Some(HELPER_TIMEOUT))
+        .map_err(ContainerError::io("set the channel timeout"))?;
+
+    let mut join: Vec<&NsFd> = vec![&ctx.pod.net, &ctx.pod.ipc];
+    let mut new_namespaces = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
+    match ctx.shared_pid {
+        Some(pid_ns) => join.push(pid_ns),
+        None => new_namespaces |= CloneFlags::CLONE_NEWPID,
+    }
+    let spawned = spawn_helper(
+        ctx.reaper,
+        &HelperSpawn {
+            join: &join,
+            new_namespaces,
+            stdio: [
+                child_io.stdin.as_fd(),
+                child_io.stdout.as_fd(),
+                child_io.stderr.as_fd(),
+            ],
+            channel: theirs.as_fd(),
+        },
+    )?;
+    // The helper has its copies: the agent's must go, or stdout never reaches end-of-file.
+    drop(child_io);
+    drop(theirs);
+
+    // With a shared pid namespace the container's other processes outlive its init unless
+    // killed: do it when the init exits (a private pid namespace does it by itself).
+    let hook = ctx.shared_pid.map(|_| {
+        let kill_path: PathBuf = cgroup.path().join("cgroup.kill");
+        Box::new(move |_status| {
+            let _ = std::fs::write(&kill_path, "1");
+        }) as super::process::ExitHook
+    });
+    let init = Process::new(&req.exec_id, spawned, io, hook);
+
+    let result = (|| {
+        cgroup.add_process(init.pid())?;
+        let hostname = req
+            .spec
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| ctx.default_hostname.to_string());
+        let linux = req.spec.linux.clone().unwrap_or_default();
+        let plan = Plan {
+            role: Role::Init(Box::new(InitPlan {
+                rootfs: rootfs_path.to_path_buf(),
+                readonly: req.spec.root.as_ref().is_some_and(|r| r.readonly),
+                mounts: req.spec.mounts.clone(),
+                hostname,
+                masked_paths: linux.masked_paths,
+                readonly_paths: linux.readonly_paths,
+                new_cgroup_namespace: wants_cgroup_namespace(&req.spec),
+            })),
+            process: Some(process_plan),
+        };
+        exchange_plan(&req.id, &ours, plan, &init)?;
+        ContainerNamespaces::open(init.pid(), wants_cgroup_namespace(&req.spec)).map_err(
+            ContainerError::io(format!("container {}: open its namespaces", req.id)),
+        )
+    })();
+    match result {
+        Ok(namespaces) => Ok((init, ours, namespaces)),
+        Err(e) => {
+            kill_helper(&init);
+            Err(e)
+        }
+    }
+}
+
+/// Starts the pause helper: pid 1 of a new pid namespace, shared by the sandbox's containers.
+pub fn spawn_pause(reaper: &Reaper) -> Result<Arc<Process>, ContainerError> {
+    let (io, child_io) =
+        ProcessIo::null().map_err(ContainerError::io("open /dev/null for the pause process"))?;
+    let (ours, theirs) =
+        UnixStream::pair().map_err(ContainerError::io("create the pause channel"))?;
+    ours.set_read_timeout(Some(HELPER_TIMEOUT))
+        .map_err(ContainerError::io("set the channel timeout"))?;
+    let spawned = spawn_helper(
+        reaper,
+        &HelperSpawn {
+            join: &[],
+            new_namespaces: CloneFlags::CLONE_NEWPID,
+            stdio: [
+                child_io.stdin.as_fd(),
+                child_io.stdout.as_fd(),
+                child_io.stderr.as_fd(),
+            ],
+            channel: theirs.as_fd(),
+        },
+    )?;
+    drop(child_io);
+    drop(theirs);
+    let hook: super::process::ExitHook = Box::new(|status| {
+        tracing::warn!(
+            "the sandbox's pause process exited ({status:?}): the shared pid namespace is gone"
+        );
+    });
+    let process = Process::new("pause", spawned, io, Some(hook));
+    let plan = Plan {
+        role: Role::Pause,
+        process: None,
+    };
+    if let Err(e) = exchange_plan("pause", &ours, plan, &process) {
+        kill_helper(&process);
+        return Err(e);
+    }
+    Ok(process)
+}

@@ -1,0 +1,148 @@
+//! The spec of a container started without a bundle (`host-vmm run -- CMD`, the self-test):
+//! what `runc spec` writes, with Docker's default capabilities.
+
+use std::collections::BTreeMap;
+
+use super::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, Spec, User};
+use crate::container::caps::DEFAULT_CAPS;
+
+/// `PATH` of a container whose spec sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Paths hidden from containers (runc's list).
+const MASKED_PATHS: [&str; 9] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+];
+
+/// Paths made read-only in containers (runc's list).
+const READONLY_PATHS: [&str; 6] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/scsi",
+];
+
+/// A complete spec running `args` as root in `/`, with hostname `hostname`, the standard
+/// mounts (proc, /dev tmpfs, devpts, shm, mqueue, read-only sysfs), Docker's default
+/// capabilities, `RLIMIT_NOFILE` 1024 and `noNewPrivileges`.
+pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
+    let caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    let mount = |destination: &str, kind: &str, options: &[&str]| Mount {
+        destination: destination.into(),
+        kind: Some(kind.into()),
+        source: Some(kind.into()),
+        options: options.iter().map(|o| o.to_string()).collect(),
+    };
+    Spec {
+        oci_version: "1.0.2".into(),
+        process: Some(Process {
+            terminal: false,
+            user: User::default(),
+            args,
+            env: vec![format!("PATH={DEFAULT_PATH}"), "TERM=xterm".into()],
+            cwd: "/".into(),
+            capabilities: Some(Capabilities {
+                bounding: caps.clone(),
+                effective: caps.clone(),
+                inheritable: Vec::new(),
+                permitted: caps,
+                ambient: Vec::new(),
+            }),
+            rlimits: vec![Rlimit {
+                kind: "RLIMIT_NOFILE".into(),
+                hard: 1024,
+                soft: 1024,
+            }],
+            no_new_privileges: true,
+        }),
+        root: Some(Root {
+            path: "rootfs".into(),
+            readonly: false,
+        }),
+        hostname: Some(hostname.into()),
+        mounts: vec![
+            mount("/proc", "proc", &["nosuid", "noexec", "nodev"]),
+            mount(
+                "/dev",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
+            mount(
+                "/dev/pts",
+                "devpts",
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
+            ),
+            mount(
+                "/dev/shm",
+                "tmpfs",
+                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            ),
+            mount("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+            mount("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        ],
+        linux: Some(Linux {
+            namespaces: ["pid", "network", "ipc", "uts", "mount"]
+                .iter()
+                .map(|kind| Namespace {
+                    kind: kind.to_string(),
+                    path: None,
+                })
+                .collect(),
+            resources: None,
+            masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+            readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+        }),
+        annotations: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_default_spec_round_trips_through_json() {
+        let spec = default_spec(vec!["echo".into(), "hi".into()], "box");
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(text.contains("\"noNewPrivileges\":true"));
+        assert!(text.contains("\"maskedPaths\""));
+        assert_eq!(Spec::from_json(&text).unwrap(), spec);
+    }
+
+    #[test]
+    fn test_default_spec_has_docker_caps_and_standard_mounts() {
+        let spec = default_spec(vec!["sh".into()], "box");
+        let caps = spec.process.unwrap().capabilities.unwrap();
+        assert_eq!(caps.bounding.len(), 14);
+        assert!(caps.bounding.contains(&"CAP_NET_BIND_SERVICE".to_string()));
+        let dests: Vec<_> = spec.mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys"
+            ]
+        );
+    }
+}
