@@ -24,8 +24,8 @@ pub mod log_forward;
 pub mod logging;
 pub mod memory;
 pub mod ready;
-pub mod sandbox;
 pub mod rpc;
+pub mod sandbox;
 pub mod server;
 pub mod uevent;
 
