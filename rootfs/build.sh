@@ -3,8 +3,13 @@
 # guest-agent, plus the mount-point directories it needs and a /dev/console node so the
 # kernel has a console before the agent mounts devtmpfs. Also an erofs image of the same tree.
 #
+# Also the default container image, /images/busybox: Debian's static busybox (busybox-static,
+# /bin/busybox; BUSYBOX overrides) as a minimal root tree, for containers started without a
+# bundle. And /.container-root, the empty directory the engine parks a container's root on.
+#
 # Outputs: target/rootfs/initramfs.cpio, target/rootfs/rootfs.erofs
-# Needs root (mknod for dev/console), GNU cpio, readelf; mkfs.erofs for the erofs image.
+# Needs root (mknod for dev/console), GNU cpio, readelf, a static busybox; mkfs.erofs for the
+# erofs image.
 # Usage: rootfs/build.sh [path/to/guest-agent]   (default: build it with rootfs/build-agent.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +38,30 @@ chmod 0755 "$stage" "$stage"/{proc,sys,dev,run}
 chmod 1777 "$stage/tmp"
 install -m 0755 "$agent" "$stage/init"
 mknod -m 0600 "$stage/dev/console" c 5 1
+mkdir -m 0755 "$stage/.container-root"
+
+# The default container image: busybox with its applet links where --list-full puts them,
+# root (and nobody) in etc/passwd and etc/group, and the usual empty directories.
+busybox=${BUSYBOX:-/bin/busybox}
+[ -x "$busybox" ] || { echo "error: $busybox not found (Debian package busybox-static)" >&2; exit 1; }
+if readelf -lW "$busybox" | grep -q 'Requesting program interpreter'; then
+  echo "error: $busybox is dynamically linked; the image needs a static busybox (busybox-static)" >&2
+  exit 1
+fi
+image=$stage/images/busybox
+mkdir -p "$image"/{bin,sbin,usr/bin,usr/sbin,etc,dev,proc,sys,tmp,root,run,var}
+install -m 0755 "$busybox" "$image/bin/busybox"
+"$busybox" --list-full | while read -r applet; do
+  case $applet in bin/busybox | linuxrc) continue ;; esac
+  ln -s /bin/busybox "$image/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$image/etc/passwd"
+printf 'root:x:0:\nnobody:x:65534:\n' >"$image/etc/group"
+chmod 0755 "$stage/images" "$image" "$image"/{bin,sbin,usr,usr/bin,usr/sbin,etc,dev,proc,sys,run,var}
+chmod 1777 "$image/tmp"
+chmod 0700 "$image/root"
+chmod 0644 "$image/etc/passwd" "$image/etc/group"
+echo "[rootfs] /images/busybox: $("$busybox" --list-full | wc -l) entries, busybox $(stat -c %s "$busybox") bytes" >&2
 # Fixed times and owners: the same agent gives the same archive bytes.
 find "$stage" -exec touch -h -d @0 {} +
 
