@@ -45,11 +45,8 @@ fn parse_args() -> Result<Args, String> {
             "--memory" => memory = Some(value()?.parse().map_err(|e| format!("--memory: {e}"))?),
             "--add" => adds.push(parse_size(&value()?).map_err(|e| e.to_string())?),
             "--wait-secs" => {
-                wait = Duration::from_secs(
-                    value()?
-                        .parse()
-                        .map_err(|e| format!("--wait-secs: {e}"))?,
-                )
+                wait =
+                    Duration::from_secs(value()?.parse().map_err(|e| format!("--wait-secs: {e}"))?)
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -75,7 +72,7 @@ fn ready_mem_kib(text: &str) -> Option<u64> {
         .filter(|l| l.starts_with("AGENT_READY "))
         .filter_map(|l| l.split(" mem_total_kib=").nth(1))
         .filter_map(|v| v.split_whitespace().next()?.parse().ok())
-        .last()
+        .next_back()
 }
 
 fn last_onlined_mem_kib(text: &str) -> Option<u64> {
@@ -83,7 +80,7 @@ fn last_onlined_mem_kib(text: &str) -> Option<u64> {
         .filter(|l| l.contains("memory: onlined "))
         .filter_map(|l| l.split("MemTotal now ").nth(1))
         .filter_map(|v| v.split_whitespace().next()?.parse().ok())
-        .last()
+        .next_back()
 }
 
 /// Poll the console until `f` finds something or `wait` passes.
@@ -174,8 +171,7 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -44,7 +44,7 @@ mod x86_64 {
     use std::path::PathBuf;
     use std::sync::{Arc, Mutex};
 
-    use vm_memory::{Bytes, GuestAddress};
+    use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
     use vmm_sys_util::eventfd::EventFd;
 
     use super::*;
@@ -68,7 +68,7 @@ mod x86_64 {
     use crate::kvm::{KvmError, Vcpu, Vm};
     use crate::memory::hotplug::{self as memory_hotplug, HotplugDevices, HotplugSetupError};
     use crate::memory::layout::{self as memory_layout, HotplugLayoutInput};
-    use crate::memory::{self, GuestMemoryMmap, MemoryError};
+    use crate::memory::{self, GuestMemoryAtomic, GuestMemoryMmap, MemoryError};
     use crate::vmm::ExitSignal;
 
     /// Why the VM could not be built. Each names the configuration field
@@ -153,6 +153,8 @@ mod x86_64 {
         let regions = e820::ram_regions(mem_bytes)?;
         let mem = memory::create_guest_memory(&regions, cfg.default_memory)?;
         let low_end = e820::low_ram_end(mem_bytes);
+        // The map devices should hold to reach hot-plugged RAM too.
+        let guest_memory = GuestMemoryAtomic::new(mem.clone());
 
         // KVM VM with its memory slots and in-kernel PIC/IOAPIC/LAPIC/PIT.
         let vm = Vm::new()?;
@@ -261,7 +263,7 @@ mod x86_64 {
         }
         // Memory hot-plug: the controller and the GED on the MMIO bus.
         let vm = Arc::new(vm);
-        let hotplug = attach_memory_hotplug(&vm, &mut mmio, &mem, cfg, &supported)?;
+        let hotplug = attach_memory_hotplug(&vm, &mut mmio, &guest_memory, cfg, &supported)?;
         tracing::info!(
             vcpus = cfg.default_vcpus,
             memory_mib = cfg.default_memory,
@@ -277,7 +279,7 @@ mod x86_64 {
     fn attach_memory_hotplug(
         vm: &Arc<Vm>,
         mmio: &mut Bus,
-        mem: &GuestMemoryMmap,
+        guest_memory: &GuestMemoryAtomic,
         cfg: &HypervisorConfig,
         supported: &kvm_bindings::CpuId,
     ) -> Result<Option<Arc<memory_hotplug::MemoryHotplug>>, BuildError> {
@@ -290,9 +292,10 @@ mod x86_64 {
             .iter()
             .find(|e| e.function == 0x8000_0008)
             .map_or(memory_layout::FALLBACK_PHYS_BITS, |e| (e.eax & 0xff) as u8);
+        let mem = guest_memory.memory();
         let region = memory_layout::hotplug_region(&HotplugLayoutInput {
-            boot_bytes: memory::total_size(mem),
-            boot_ram_end: memory::end_address(mem),
+            boot_bytes: memory::total_size(&mem),
+            boot_ram_end: memory::end_address(&mem),
             max_bytes: memory::mib_to_bytes(cfg.default_maxmemory)?,
             slots: cfg.memory_slots,
             min_start: HOTPLUG_MIN_START,
@@ -304,7 +307,7 @@ mod x86_64 {
             ged_base: GED_MMIO_BASE,
             ged_gsi: GED_GSI,
         };
-        memory_hotplug::attach(vm, mmio, mem, region, at)
+        memory_hotplug::attach(vm, mmio, guest_memory, region, at)
             .map(Some)
             .map_err(BuildError::MemoryHotplug)
     }

@@ -50,6 +50,12 @@ pub enum HotplugSetupError {
 pub enum HotplugError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(
+        "the guest has {} MiB; memory cannot shrink to {} MiB (no hot-unplug)",
+        current >> 20,
+        total >> 20
+    )]
+    Shrink { total: u64, current: u64 },
     #[error("cannot allocate {} of guest RAM for memory slot {slot}", format_size(*size))]
     Allocate {
         slot: u32,
@@ -151,16 +157,17 @@ pub struct MemoryHotplug {
 }
 
 /// Create the controller and the GED, put them on `mmio`, wire the GED's
-/// irqfd, and return the hot-plug handle. `mem` is the boot RAM, already
-/// registered with KVM as slots `0..mem.num_regions()`.
+/// irqfd, and return the hot-plug handle. `memory` holds the boot RAM,
+/// already registered with KVM as slots `0..num_regions()`; hot-added DIMMs
+/// are swapped into it, so devices holding a clone reach them.
 pub fn attach(
     vm: &Arc<Vm>,
     mmio: &mut Bus,
-    mem: &GuestMemoryMmap,
+    memory: &GuestMemoryAtomic,
     region: HotplugRegion,
     at: HotplugDevices,
 ) -> Result<Arc<MemoryHotplug>, HotplugSetupError> {
-    let kvm_slot_base = u32::try_from(mem.num_regions()).unwrap_or(u32::MAX);
+    let kvm_slot_base = u32::try_from(memory.memory().num_regions()).unwrap_or(u32::MAX);
     kvm_slot_base
         .checked_add(region.slots)
         .ok_or(HotplugSetupError::TooManySlots {
@@ -192,7 +199,7 @@ pub fn attach(
     );
     Ok(Arc::new(MemoryHotplug {
         vm: vm.clone(),
-        memory: GuestMemoryAtomic::new(mem.clone()),
+        memory: memory.clone(),
         controller,
         ged,
         region,
@@ -241,7 +248,29 @@ impl MemoryHotplug {
     /// to call from any thread while the vCPUs run; concurrent calls are
     /// serialised.
     pub fn hotplug_memory(&self, size_bytes: u64) -> Result<HotplugResult, HotplugError> {
-        let mut st = self.state();
+        self.add(self.state(), size_bytes)
+    }
+
+    /// Hot-add one DIMM so the guest has `total_bytes` of RAM: `None` when
+    /// it has that much already; an error if it has more.
+    pub fn grow_to(&self, total_bytes: u64) -> Result<Option<HotplugResult>, HotplugError> {
+        let st = self.state();
+        let current = self.region.boot_bytes + st.plugged.bytes();
+        match total_bytes.checked_sub(current) {
+            Some(0) => Ok(None),
+            Some(size) => self.add(st, size).map(Some),
+            None => Err(HotplugError::Shrink {
+                total: total_bytes,
+                current,
+            }),
+        }
+    }
+
+    fn add(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        size_bytes: u64,
+    ) -> Result<HotplugResult, HotplugError> {
         let place = plan_dimm(&self.region, &st.plugged, size_bytes)?;
         let region = self.map_dimm(&place)?;
         let kvm_slot = self.kvm_slot_base + place.slot;

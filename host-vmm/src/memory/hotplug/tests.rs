@@ -31,6 +31,7 @@ fn setup(slots: u32, max_mib: u64) -> Setup {
     let vm = Arc::new(Vm::new().unwrap());
     let mem = crate::memory::create_guest_memory(&[(GuestAddress(0), 64 * MIB)], 64).unwrap();
     vm.register_memory(&mem).unwrap();
+    let memory = GuestMemoryAtomic::new(mem);
     #[cfg(target_arch = "x86_64")]
     vm.setup_irqchip().unwrap();
     let region = hotplug_region(&HotplugLayoutInput {
@@ -48,7 +49,7 @@ fn setup(slots: u32, max_mib: u64) -> Setup {
         ged_base: GED,
         ged_gsi: 13,
     };
-    let hp = attach(&vm, &mut mmio, &mem, region, at).unwrap();
+    let hp = attach(&vm, &mut mmio, &memory, region, at).unwrap();
     Setup { hp, mmio }
 }
 
@@ -139,6 +140,22 @@ fn test_refused_hot_adds_change_nothing() {
         0,
         "no event for the refused fourth request"
     );
+}
+
+#[test]
+fn test_grow_to_adds_the_difference() {
+    let s = setup(4, 2048);
+    assert_eq!(s.hp.grow_to(64 * MIB).unwrap(), None);
+    let r = s.hp.grow_to(576 * MIB).unwrap().unwrap();
+    assert_eq!((r.slot, r.size, r.total_bytes), (0, 512 * MIB, 576 * MIB));
+    let e = s.hp.grow_to(512 * MIB).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "the guest has 576 MiB; memory cannot shrink to 512 MiB (no hot-unplug)"
+    );
+    let e = s.hp.grow_to((4096 + 64) * MIB).unwrap_err().to_string();
+    assert!(e.contains("> default_maxmemory = 2048 MiB"), "{e}");
+    assert_eq!(s.hp.status().slots_used, 1);
 }
 
 #[test]
