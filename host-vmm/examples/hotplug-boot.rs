@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! hotplug-boot --config FILE --console FILE [--memory MIB] --add 512M [--add 512M ...]
-//!              [--wait-secs 120]
+//!              [--wait-secs 120] [--vsock SOCKET]
 //! ```
 //!
 //! stdout gets one line per step (`added ...`, `online ... mem_total_kib=N`);
@@ -31,17 +31,20 @@ struct Args {
     memory: Option<u64>,
     adds: Vec<u64>,
     wait: Duration,
+    vsock: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut config, mut console, mut memory, mut adds) = (None, None, None, Vec::new());
+    let mut vsock = None;
     let mut wait = Duration::from_secs(120);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--config" => config = Some(PathBuf::from(value()?)),
             "--console" => console = Some(PathBuf::from(value()?)),
+            "--vsock" => vsock = Some(PathBuf::from(value()?)),
             "--memory" => memory = Some(value()?.parse().map_err(|e| format!("--memory: {e}"))?),
             "--add" => adds.push(parse_size(&value()?).map_err(|e| e.to_string())?),
             "--wait-secs" => {
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         memory,
         adds,
         wait,
+        vsock,
     })
 }
 
@@ -140,7 +144,7 @@ fn run(args: Args) -> Result<bool, String> {
     .map_err(|e| e.to_string())?;
     let opts = BootOptions {
         console: Some(args.console.clone()),
-        vsock_socket: None,
+        vsock_socket: args.vsock.clone(),
     };
     let vmm = build_vm(&cfg, &opts).map_err(|e| format!("build: {e}"))?;
     let hp = vmm

@@ -25,7 +25,7 @@ step "boot 512 MiB, then hot-add 512M three times"
 start=$(now_ms)
 status=0
 timeout -k 10 "${BOOT_TIMEOUT:-400}" "$driver" --config "$config" --console "$console" \
-    --memory 512 --add 512M --add 512M --add 512M --wait-secs 120 \
+    --memory 512 --add 512M --add 512M --add 512M --wait-secs 120 --vsock "/tmp/hp-vsock-$$.sock" \
     >"$out" 2>"$RESULTS/hotplug.stderr" || status=$?
 cat "$out"
 show() {
@@ -38,10 +38,12 @@ step "done in $(($(now_ms) - start)) ms"
 assert_eq "hot-adds" 3 "$(grep -c '^added ' "$out")"
 assert_eq "hot-adds seen online" 3 "$(grep -c '^online ' "$out")"
 # 512 MiB = 524288 kB, +-2%.
-for grew in $(sed -n 's/^online .* grew_kib=\([0-9]*\) .*/\1/p' "$out"); do
-    [ "$grew" -ge 513802 ] && [ "$grew" -le 534774 ] ||
+sed -n 's/^online .* grew_kib=\([0-9]*\) .*/\1/p' "$out" >"$RESULTS/grew"
+while read -r grew; do
+    if [ "$grew" -lt 513802 ] || [ "$grew" -gt 534774 ]; then
         fail "MemTotal grew by $grew kB, want 524288 kB +-2%"
-done
+    fi
+done <"$RESULTS/grew"
 
 tr -d '\r' <"$console" >"$console.txt"
 if grep -E 'guest-agent: (error|warn) memory' "$console.txt"; then
@@ -50,5 +52,11 @@ fi
 blocks=$(sed -n 's/.*memory: onlined \([0-9]*\) blocks.*/\1/p' "$console.txt" |
     awk '{ s += $1 } END { print s + 0 }')
 assert_eq "blocks onlined by the agent (3 x 512 MiB / 128 MiB)" 12 "$blocks"
+# virtio devices must DMA into hot-plugged RAM too (the agent's vsock log channel runs
+# throughout). Known gap until virtio uses the hot-plug memory map: warn, do not fail.
+if grep -q 'not in guest RAM' "$RESULTS/hotplug.stderr"; then
+    echo "WARNING: virtio could not reach hot-plugged RAM:" >&2
+    grep 'not in guest RAM' "$RESULTS/hotplug.stderr" | head -n 3 >&2
+fi
 step "ok: $(grep '^online ' "$out" | tr '\n' ';')"
 assert_no_leftover hotplug-boot
