@@ -235,7 +235,13 @@ mod tests {
         );
         let (opts, warnings) = parse("agent.mem_online=kernel");
         assert_eq!(opts.mem_online, OnlineType::Online);
-        assert!(matches!(warnings.as_slice(), [Warning::BadValue { expected: "online|movable", .. }]));
+        assert!(matches!(
+            warnings.as_slice(),
+            [Warning::BadValue {
+                expected: "online|movable",
+                ..
+            }]
+        ));
     }
 
     #[test]
