@@ -57,18 +57,21 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t proc proc /host/proc || die "cannot mount /host/proc"
 mount -o rbind /sys /host/sys || die "cannot bind /host/sys"
 mount -o rbind /dev /host/dev || die "cannot bind /host/dev"
-# The chroot's /tmp is a writable tmpfs; a checkout that lives under the host's /tmp
-# (a CI clone, say) stays visible through a view of the host's /tmp kept aside first.
+# The chroot's /tmp is a writable tmpfs; the paths the harness names in KEEP that live
+# under the host's /tmp (a CI clone, a kernel cache) stay visible through a view of the
+# host's /tmp kept aside first.
 mkdir -p /hosttmp
 mount -o bind /host/tmp /hosttmp || die "cannot keep a view of the host's /tmp"
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount a tmpfs on /host/tmp"
 mount -t tmpfs tmpfs /host/run 2>/dev/null
-case "${REPO:-}" in
-/tmp/*)
-    mkdir -p "/host$REPO"
-    mount -o bind "/hosttmp/${REPO#/tmp/}" "/host$REPO" || die "cannot bind the checkout at $REPO"
-    ;;
-esac
+for keep in ${KEEP:-}; do
+    case "$keep" in
+    /tmp/*)
+        mkdir -p "/host$keep"
+        mount -o bind "/hosttmp/${keep#/tmp/}" "/host$keep" || die "cannot bind $keep from the host's /tmp"
+        ;;
+    esac
+done
 mkdir -p "/host$RUN_DIR" 2>/dev/null
 mount -o bind /share "/host$RUN_DIR" || die "cannot bind the run directory at $RUN_DIR"
 

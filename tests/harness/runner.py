@@ -10,6 +10,7 @@ Direct mode runs the same launch.sh on this machine with the same environment.
 import os
 import re
 import shlex
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,10 @@ def prepare(mode, script, args, mem, smp):
         return run, [str(busybox), "env", "-i", str(busybox), "sh", str(launch)]
     cpio, built = initramfs.build(artifacts.WORK)
     log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
-    control = {"RUN_DIR": run, "BUSYBOX": busybox, "REPO": artifacts.REPO}
+    # Paths under /tmp stay visible in the test host only if named here (its /tmp is a tmpfs).
+    keep = sorted({str(p) for p in (artifacts.REPO, Path(guest_kernel).parent, Path(initrd).parent,
+                                    Path(vmm).parent) if str(p).startswith("/tmp/")})
+    control = {"RUN_DIR": run, "BUSYBOX": busybox, "KEEP": " ".join(keep)}
     (run / "control").write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in control.items()))
     return run, qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
 
