@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ enum Slot {
 struct SharedPid {
     ns: NsFd,
     pause: Arc<Process>,
+    stopping: Arc<AtomicBool>,
 }
 
 /// A running sandbox.
@@ -269,6 +271,7 @@ impl Sandbox {
             }
         }
         if let Some(shared) = &self.shared_pid {
+            shared.stopping.store(true, Ordering::SeqCst);
             let _ = shared.pause.signal(libc::SIGKILL);
             shared.pause.wait_timeout(Duration::from_secs(10));
         }
@@ -287,12 +290,18 @@ impl Sandbox {
 
 /// Starts the pause helper as pid 1 of a new pid namespace and opens that namespace.
 fn start_pause(reaper: &Reaper) -> Result<SharedPid, ContainerError> {
-    let pause = crate::container::create::spawn_pause(reaper)?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let pause = crate::container::create::spawn_pause(reaper, Arc::clone(&stopping))?;
     let ns = namespaces::open_ns(pause.pid(), NsKind::Pid)
         .map_err(ContainerError::io("open the shared pid namespace"));
     match ns {
-        Ok(ns) => Ok(SharedPid { ns, pause }),
+        Ok(ns) => Ok(SharedPid {
+            ns,
+            pause,
+            stopping,
+        }),
         Err(e) => {
+            stopping.store(true, Ordering::SeqCst);
             let _ = pause.signal(libc::SIGKILL);
             Err(e)
         }

@@ -63,6 +63,8 @@ pub struct InitPlan {
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub new_cgroup_namespace: bool,
+    /// The process has a terminal (fd 0): bind it onto `/dev/console`.
+    pub console: bool,
 }
 
 /// The process to exec, resolved from the spec.

@@ -316,6 +316,7 @@ fn start_helper(
                 masked_paths: linux.masked_paths,
                 readonly_paths: linux.readonly_paths,
                 new_cgroup_namespace: wants_cgroup_namespace(&req.spec),
+                console: terminal,
             })),
             process: Some(process_plan),
         };
@@ -334,7 +335,11 @@ fn start_helper(
 }
 
 /// Starts the pause helper: pid 1 of a new pid namespace, shared by the sandbox's containers.
-pub fn spawn_pause(reaper: &Reaper) -> Result<Arc<Process>, ContainerError> {
+/// Its exit is logged as a warning unless `stopping` was set first.
+pub fn spawn_pause(
+    reaper: &Reaper,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Arc<Process>, ContainerError> {
     let (io, child_io) =
         ProcessIo::null().map_err(ContainerError::io("open /dev/null for the pause process"))?;
     let (ours, theirs) =
@@ -356,10 +361,12 @@ pub fn spawn_pause(reaper: &Reaper) -> Result<Arc<Process>, ContainerError> {
     )?;
     drop(child_io);
     drop(theirs);
-    let hook: super::process::ExitHook = Box::new(|status| {
-        tracing::warn!(
-            "the sandbox's pause process exited ({status:?}): the shared pid namespace is gone"
-        );
+    let hook: super::process::ExitHook = Box::new(move |status| {
+        if !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(
+                "the sandbox's pause process exited ({status:?}): the shared pid namespace is gone"
+            );
+        }
     });
     let process = Process::new("pause", spawned, io, Some(hook));
     let plan = Plan {

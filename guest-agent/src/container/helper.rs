@@ -103,6 +103,9 @@ fn set_up_container(init: &InitPlan) -> Result<(), String> {
         mounts::mount_one(root, m).map_err(|e| format!("mounts[{i}] {}: {e}", m.destination))?;
     }
     mounts::populate_dev(root)?;
+    if init.console {
+        mounts::bind_console(root)?;
+    }
     mounts::mask_paths(root, &init.masked_paths)?;
     mounts::readonly_paths(root, &init.readonly_paths)?;
     rootfs::enter(root)?;

@@ -324,6 +324,43 @@ pub fn populate_dev(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds the process's terminal (fd 0, a pty slave of the agent's devpts) onto
+/// `<root>/dev/console`, as runc does: the container's own devpts does not hold it, and this
+/// gives `ttyname()` a name to find. The fd's own mount belongs to the agent's mount namespace
+/// and cannot be bound from here, so the bind source is the same pty in this namespace's copy
+/// of the agent's `/dev/pts`, found by its device number (checked to be the same device).
+pub fn bind_console(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    const PTY_SLAVE_MAJOR: u64 = 136;
+    let tty = fs::metadata("/proc/self/fd/0").map_err(io_err("stat the terminal".into()))?;
+    let (major, minor) = (
+        libc::major(tty.rdev()) as u64,
+        libc::minor(tty.rdev()) as u64,
+    );
+    if !tty.file_type().is_char_device() || !(PTY_SLAVE_MAJOR..PTY_SLAVE_MAJOR + 8).contains(&major)
+    {
+        return Err(format!("fd 0 is not a pty slave (device {major}:{minor})"));
+    }
+    let source = format!("/dev/pts/{}", (major - PTY_SLAVE_MAJOR) * 256 + minor);
+    match fs::metadata(&source) {
+        Ok(m) if m.rdev() == tty.rdev() && m.dev() == tty.dev() => {}
+        _ => return Err(format!("{source} is not the process's terminal")),
+    }
+    let console =
+        secure_join(root, "/dev/console").map_err(io_err("resolve /dev/console".into()))?;
+    make_mount_point(&console, false)?;
+    mount(
+        Some(source.as_str()),
+        &console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(nix_err(format!(
+        "bind the terminal {source} on /dev/console"
+    )))
+}
+
 /// Hides `paths` (inside `root`, which has `/dev/null`): a directory gets an empty read-only
 /// tmpfs on top, anything else `/dev/null`. Missing paths are skipped.
 pub fn mask_paths(root: &Path, paths: &[String]) -> Result<(), String> {

@@ -17,9 +17,15 @@
 //!    pod's loopback `lo` up (flags 0x9) and no other interface but the kernel's tunnel
 //!    fallbacks (`sit0`); exit code 0; the limits are in
 //!    its cgroup files; removal leaves no cgroup and no rootfs directory.
-//! 2. `sleeper`: `sleep 600`; exec into it (same hostname, sees `sleep 600` as its pid 1),
-//!    exec as uid 1000, stats, a live pids limit update, SIGKILL gives 137, removal.
-//! 3. refusals: a spec joining `/proc/1/ns/net`, a program missing from the image (no cgroup
+//!    Also its cgroup files (memory.max, memory.swap.max, pids.max, cpu.weight, cpu.max,
+//!    cpuset.cpus), Docker's default capabilities, no_new_privs, RLIMIT_NOFILE, a writable
+//!    root and a read-only `/proc/sys`.
+//! 2. `sleeper`: `sleep 600` on a read-only root; exec into it (same hostname, sees
+//!    `sleep 600` as its pid 1, cannot write `/`), exec with a terminal, exec as uid 1000,
+//!    stats, a live pids limit update, SIGKILL gives 137, removal.
+//! 3. `term`: an init with a terminal (`tty` says `/dev/console`); `never`: removed before
+//!    it was started.
+//! 4. refusals: a spec joining `/proc/1/ns/net`, a program missing from the image (no cgroup
 //!    left behind).
 //!
 //! Then a second sandbox with `share_pid`: a `sleep` container is visible from another one.
@@ -30,7 +36,8 @@ use std::time::Duration;
 
 use super::rootfs::RootfsSource;
 use super::spec::{
-    default_spec, Linux, MemoryResources, Namespace, PidsResources, Process, Resources, Spec,
+    default_spec, CpuResources, Linux, MemoryResources, Namespace, PidsResources, Process,
+    Resources, Spec,
 };
 use super::{CreateRequest, Status, DEFAULT_IMAGE};
 use crate::console;
@@ -151,7 +158,54 @@ fn read_trim(path: &Path) -> String {
 fn private_pid_checks(sandbox: &Sandbox) -> Result<(), String> {
     hello(sandbox)?;
     sleeper(sandbox)?;
+    terminal_and_unstarted(sandbox)?;
     refusals(sandbox)
+}
+
+/// A container whose init has a terminal (`/dev/console` is it), and one removed before it
+/// was ever started.
+fn terminal_and_unstarted(sandbox: &Sandbox) -> Result<(), String> {
+    let mut spec = sh("tty; test -t 0 && echo tty-ok", "term");
+    if let Some(p) = spec.process.as_mut() {
+        p.terminal = true;
+    }
+    sandbox
+        .create_container(request("term", spec))
+        .map_err(|e| chain("create term", &e))?;
+    sandbox
+        .start_container("term")
+        .map_err(|e| chain("start term", &e))?;
+    let (lines, code) = collect(sandbox, "term", "term")?;
+    expect("term exit code", code == 0, code)?;
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
+    expect(
+        "term output",
+        lines == ["/dev/console", "tty-ok"],
+        format!("{lines:?}"),
+    )?;
+    sandbox
+        .remove_container("term", TIMEOUT)
+        .map_err(|e| chain("remove term", &e))?;
+
+    sandbox
+        .create_container(request("never", default_spec(vec!["true".into()], "never")))
+        .map_err(|e| chain("create never", &e))?;
+    let cg = sandbox
+        .container("never")
+        .map_err(|e| chain("never", &e))?
+        .cgroup_path()
+        .to_path_buf();
+    sandbox
+        .remove_container("never", TIMEOUT)
+        .map_err(|e| chain("remove never (not started)", &e))?;
+    expect("never cgroup removed", !cg.exists(), cg.display())?;
+    expect(
+        "never forgotten",
+        sandbox.container("never").is_err(),
+        "still registered",
+    )?;
+    say("terminal init and exec, remove before start: ok");
+    Ok(())
 }
 
 /// Devices every network namespace has: loopback and the kernel's tunnel fallback devices.
@@ -164,15 +218,25 @@ type LineCheck = fn(&str) -> bool;
 
 fn hello(sandbox: &Sandbox) -> Result<(), String> {
     let script = "echo hello-from-container; hostname; cat /proc/self/cgroup; id; echo pid=$$; \
-                  cat /sys/class/net/lo/flags; echo $(ls /sys/class/net)";
+                  cat /sys/class/net/lo/flags; echo $(ls /sys/class/net); \
+                  grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | tr -s '\\t' ' '; \
+                  ulimit -n; echo written >/tmp/f && cat /tmp/f; \
+                  (echo x >/proc/sys/kernel/domainname) 2>/dev/null && echo proc-sys-rw \
+                  || echo proc-sys-ro";
     let mut spec = sh(script, "hello-host");
     spec.linux.get_or_insert_with(Linux::default).resources = Some(Resources {
         memory: Some(MemoryResources {
             limit: Some(64 << 20),
-            swap: None,
+            swap: Some(128 << 20),
         }),
         pids: Some(PidsResources { limit: Some(32) }),
-        cpu: None,
+        cpu: Some(CpuResources {
+            shares: Some(512),
+            quota: Some(50_000),
+            period: Some(100_000),
+            cpus: Some("0".into()),
+            mems: None,
+        }),
     });
     sandbox
         .create_container(request("hello", spec))
@@ -184,16 +248,27 @@ fn hello(sandbox: &Sandbox) -> Result<(), String> {
         format!("{:?}", container.status()),
     )?;
     let cg = container.cgroup_path().to_path_buf();
-    let memory_max = read_trim(&cg.join("memory.max"));
-    expect("hello memory.max", memory_max == "67108864", &memory_max)?;
-    let pids_max = read_trim(&cg.join("pids.max"));
-    expect("hello pids.max", pids_max == "32", &pids_max)?;
+    for (file, want) in [
+        ("memory.max", "67108864"),
+        ("memory.swap.max", "67108864"),
+        ("pids.max", "32"),
+        ("cpu.weight", "20"),
+        ("cpu.max", "50000 100000"),
+        ("cpuset.cpus", "0"),
+    ] {
+        let got = read_trim(&cg.join(file));
+        expect(
+            &format!("hello {file}"),
+            got == want,
+            format!("want {want}, got {got}"),
+        )?;
+    }
     sandbox
         .start_container("hello")
         .map_err(|e| chain("start hello", &e))?;
     let (lines, code) = collect(sandbox, "hello", "hello")?;
     expect("hello exit code", code == 0, code)?;
-    let want: [(&str, LineCheck); 7] = [
+    let want: [(&str, LineCheck); 13] = [
         ("hello-from-container", |l| l == "hello-from-container"),
         ("hostname hello-host", |l| l == "hello-host"),
         ("cgroup 0::/sandbox/hello", |l| l == "0::/sandbox/hello"),
@@ -205,6 +280,16 @@ fn hello(sandbox: &Sandbox) -> Result<(), String> {
         ("no interface but lo and tunnel fallbacks (sit0)", |l| {
             l.split(' ').any(|i| i == "lo") && l.split(' ').all(|i| TUNNEL_FALLBACKS.contains(&i))
         }),
+        ("Docker's default effective caps", |l| {
+            l == "CapEff: 00000000a80425fb"
+        }),
+        ("Docker's default bounding caps", |l| {
+            l == "CapBnd: 00000000a80425fb"
+        }),
+        ("no_new_privs", |l| l == "NoNewPrivs: 1"),
+        ("RLIMIT_NOFILE 1024", |l| l == "1024"),
+        ("a writable root", |l| l == "written"),
+        ("/proc/sys read-only", |l| l == "proc-sys-ro"),
     ];
     for (i, (what, check)) in want.iter().enumerate() {
         let line = lines.get(i).map(String::as_str).unwrap_or("<missing>");
@@ -239,11 +324,12 @@ fn process(args: &[&str], uid: u32) -> Process {
 }
 
 fn sleeper(sandbox: &Sandbox) -> Result<(), String> {
+    let mut spec = default_spec(vec!["sleep".into(), "600".into()], "sleeper");
+    if let Some(root) = spec.root.as_mut() {
+        root.readonly = true;
+    }
     sandbox
-        .create_container(request(
-            "sleeper",
-            default_spec(vec!["sleep".into(), "600".into()], "sleeper"),
-        ))
+        .create_container(request("sleeper", spec))
         .map_err(|e| chain("create sleeper", &e))?;
     sandbox
         .start_container("sleeper")
@@ -252,7 +338,8 @@ fn sleeper(sandbox: &Sandbox) -> Result<(), String> {
         &[
             "sh",
             "-c",
-            "hostname; tr '\\0' ' ' </proc/1/cmdline; echo; id -u",
+            "hostname; tr '\\0' ' ' </proc/1/cmdline; echo; id -u; \
+             touch /x 2>/dev/null && echo root-rw || echo root-ro",
         ],
         0,
     );
@@ -262,8 +349,22 @@ fn sleeper(sandbox: &Sandbox) -> Result<(), String> {
     let (lines, code) = collect(sandbox, "sleeper", "probe")?;
     expect("probe exit code", code == 0, code)?;
     expect(
-        "probe output",
-        lines == ["sleeper", "sleep 600 ", "0"],
+        "probe output (hostname, pid 1, uid, read-only root)",
+        lines == ["sleeper", "sleep 600 ", "0", "root-ro"],
+        format!("{lines:?}"),
+    )?;
+
+    let mut tty = process(&["sh", "-c", "test -t 0 && test -t 1 && echo tty-ok"], 0);
+    tty.terminal = true;
+    sandbox
+        .exec_process("sleeper", "tty", &tty)
+        .map_err(|e| chain("exec with a terminal", &e))?;
+    let (lines, code) = collect(sandbox, "sleeper", "tty")?;
+    expect("terminal exec exit code", code == 0, code)?;
+    let first = lines.first().map(|l| l.trim_end()).unwrap_or("");
+    expect(
+        "terminal exec output",
+        first == "tty-ok",
         format!("{lines:?}"),
     )?;
 
