@@ -40,6 +40,18 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Show a running sandbox's RAM, or hot-add to it (ACPI DIMM slots).
+    Memory {
+        /// The sandbox (`boot --id ID`).
+        id: String,
+        /// Hot-add SIZE (for example 512M, 2G): one slot; a multiple of the
+        /// guest's memory block size (128M on x86_64).
+        #[arg(long, value_name = "SIZE", conflicts_with = "set")]
+        add: Option<String>,
+        /// Hot-add until the sandbox has TOTAL RAM.
+        #[arg(long, value_name = "TOTAL")]
+        set: Option<String>,
+    },
     /// Talk to the agent of a running sandbox (started with `boot --id ID`).
     Agent {
         #[command(subcommand)]
@@ -141,6 +153,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let text = config::show(config.as_deref()).context("cannot show the configuration")?;
             print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Memory { id, add, set } => {
+            let op = match (add, set) {
+                (Some(size), _) => cmd::memory::MemoryOp::Add(size),
+                (None, Some(total)) => cmd::memory::MemoryOp::Set(total),
+                (None, None) => cmd::memory::MemoryOp::Show,
+            };
+            print!("{}", cmd::memory::memory(&id, op)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => {

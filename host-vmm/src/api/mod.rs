@@ -5,9 +5,11 @@
 //! answers one JSON line and closes. See [`protocol`] for the messages.
 
 pub mod client;
+pub mod handler;
 pub mod protocol;
 pub mod server;
 
 pub use client::{request, ApiClientError};
+pub use handler::VmmApi;
 pub use protocol::{MemoryStatus, Request, Response};
 pub use server::{ApiHandler, ApiServer, ApiServerError};

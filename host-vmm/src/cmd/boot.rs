@@ -1,10 +1,12 @@
 //! `host-vmm boot`: set up the sandbox, build the VM, run it, tear it down.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use host_vmm::agent::{log_socket_path, AgentClient, ConnectOptions, LogSink, LogSinkOptions};
+use host_vmm::api::{ApiServer, VmmApi};
 use host_vmm::builder::{build_vm, BootOptions};
 use host_vmm::config::{self, Overrides};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
@@ -48,6 +50,12 @@ pub fn boot(req: BootRequest) -> anyhow::Result<GuestExit> {
         vsock_socket: Some(vsock.clone()),
     };
     let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
+    // Declared after `runtime`, so dropped (socket closed) before the directory goes.
+    let _api = ApiServer::start(
+        &runtime.api_socket(),
+        Arc::new(VmmApi::new(vmm.memory_hotplug(), cfg.default_memory << 20)),
+    )
+    .context("cannot start the control socket")?;
     stop_signals::spawn_stop_waiter(vmm.exit_signal().clone())
         .context("cannot start the stop-signal thread")?;
     spawn_clock_setter(vsock)?;

@@ -1,0 +1,129 @@
+//! The running VMM's answers to control requests.
+
+use std::sync::Arc;
+
+use super::protocol::{MemoryStatus, Request, Response};
+use super::server::ApiHandler;
+use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
+
+/// Serves the control socket for one VM.
+pub struct VmmApi {
+    /// `None` when the VM has no hot-plug slots (`memory_slots = 0`).
+    hotplug: Option<Arc<MemoryHotplug>>,
+    /// Boot RAM, for the status of a VM without hot-plug.
+    boot_bytes: u64,
+}
+
+impl VmmApi {
+    pub fn new(hotplug: Option<Arc<MemoryHotplug>>, boot_bytes: u64) -> Self {
+        VmmApi {
+            hotplug,
+            boot_bytes,
+        }
+    }
+
+    fn status(&self) -> MemoryStatus {
+        match &self.hotplug {
+            Some(h) => from_hotplug(&h.status()),
+            None => MemoryStatus {
+                boot_bytes: self.boot_bytes,
+                hotplugged_bytes: 0,
+                total_bytes: self.boot_bytes,
+                max_bytes: self.boot_bytes,
+                slots_total: 0,
+                slots_used: 0,
+                block_bytes: 0,
+            },
+        }
+    }
+
+    fn grow(&self, f: impl FnOnce(&MemoryHotplug) -> Result<(), HotplugError>) -> Response {
+        let Some(h) = &self.hotplug else {
+            return error("memory hotplug is disabled: memory_slots = 0 in the configuration");
+        };
+        match f(h) {
+            Ok(()) => Response::Memory(self.status()),
+            Err(e) => error(&error_chain(&e)),
+        }
+    }
+}
+
+fn from_hotplug(s: &HotplugStatus) -> MemoryStatus {
+    MemoryStatus {
+        boot_bytes: s.boot_bytes,
+        hotplugged_bytes: s.hotplugged_bytes,
+        total_bytes: s.total_bytes,
+        max_bytes: s.max_bytes,
+        slots_total: s.slots_total,
+        slots_used: s.slots_used,
+        block_bytes: s.block_bytes,
+    }
+}
+
+fn error(message: &str) -> Response {
+    Response::Error {
+        message: message.to_string(),
+    }
+}
+
+/// The error and its sources, joined with ": " (skipping repeats).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl ApiHandler for VmmApi {
+    fn handle(&self, request: Request) -> Response {
+        match request {
+            Request::MemoryInfo => Response::Memory(self.status()),
+            Request::MemoryAdd { bytes } => self.grow(|h| {
+                h.hotplug_memory(bytes).map(|r| {
+                    tracing::info!(
+                        slot = r.slot,
+                        base = format_args!("{:#x}", r.base),
+                        size = r.size,
+                        "memory hot-added"
+                    );
+                })
+            }),
+            Request::MemorySet { total_bytes } => self.grow(|h| {
+                h.grow_to(total_bytes).map(|r| {
+                    if let Some(r) = r {
+                        tracing::info!(slot = r.slot, size = r.size, "memory hot-added");
+                    }
+                })
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_vmm_api_without_hotplug() {
+        let api = VmmApi::new(None, 512 << 20);
+        match api.handle(Request::MemoryInfo) {
+            Response::Memory(m) => {
+                assert_eq!((m.total_bytes, m.slots_total), (512 << 20, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        match api.handle(Request::MemoryAdd { bytes: 128 << 20 }) {
+            Response::Error { message } => {
+                assert!(message.contains("memory_slots = 0"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
