@@ -2,6 +2,32 @@
 //! The RPC handlers hold one `Arc<Sandbox>` (CreateSandbox makes it) and call the methods
 //! below, one per container or process RPC.
 //!
+//! The RPCs and what they call (the spec, process and resources travel as OCI JSON):
+//!
+//! | RPC | call |
+//! |---|---|
+//! | CreateSandbox | `Sandbox::create(SandboxConfig { hostname, share_pid, ..SandboxConfig::new(id) }, reaper)` |
+//! | DestroySandbox | `sandbox.destroy(timeout)` |
+//! | CreateContainer | `create_container(CreateRequest { id, exec_id, spec: Spec::from_json(json)?, rootfs })` |
+//! | StartContainer | `start_container(id)` |
+//! | RemoveContainer | `remove_container(id, timeout)` (0 seconds: `None`, wait forever) |
+//! | UpdateContainer | `update_container(id, &Resources::from_json(json)?)` |
+//! | StatsContainer | `stats_container(id)`: `cpu_usage_usec`, `memory_current`, `memory_max`, `pids_current` |
+//! | ExecProcess | `exec_process(id, exec_id, &spec::Process::from_json(json)?)` |
+//! | WaitProcess | `wait_process(id, exec_id)`: blocks; exit code or 128 + signal |
+//! | SignalProcess | `signal_process(id, exec_id, signal)` (empty `exec_id`: every process) |
+//! | ReadStdout / ReadStderr | `with_io(id, exec_id, \|io\| io.read_stdout(len))`: blocks; empty at EOF |
+//! | WriteStdin / CloseStdin | `with_io(.., \|io\| io.write_stdin(data))`, `io.close_stdin()` |
+//! | TtyWinResize | `with_io(.., \|io\| io.resize(row, column))` |
+//!
+//! A bundle-less container (no image given) uses
+//! `RootfsSource::Dir(container::DEFAULT_IMAGE.into())` and, when it has no spec,
+//! `spec::default_spec(args, hostname)`. Errors map to codes by variant: `Spec` (and
+//! [`ContainerError::is_invalid_request`]) InvalidArgument; `NotFound`, `ProcessNotFound`
+//! NotFound; `Exists`, `ProcessExists`, `SandboxExists` AlreadyExists; `State`,
+//! `ProcessExited`, `NoSandbox` FailedPrecondition; `Timeout` DeadlineExceeded; the rest
+//! Internal. WaitProcess and the reads block: the server needs threads to spare for them.
+//!
 //! Locking: the registry's lock is held only to look up, reserve or drop an id, never across
 //! a slow step. A create reserves its id, builds the container without the lock, then fills
 //! the slot. Everything else looks the container up (an `Arc`) and works on it under that
