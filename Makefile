@@ -8,7 +8,7 @@ KERNEL_DIR := $(TARGET)/kernel
 HOST_VMM := $(TARGET)/debug/host-vmm
 
 .PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
-        check-lock check-aarch64 test-rootfs test-e2e test-harness testhost bench clean-cache
+        check-lock check-aarch64 fuzz test-rootfs test-e2e test-harness testhost bench clean-cache
 
 help:
 	@echo "make run             set up everything, boot a VM and run a container in it"
@@ -19,6 +19,7 @@ help:
 	@echo "make rootfs          build the static guest-agent and the guest initramfs -> $(TARGET)/rootfs/"
 	@echo "make testhost SCRIPT=path/to/script.sh   run a script inside the nested-KVM test host"
 	@echo "make bench           benchmarks, as ratios against a baseline run in the same command"
+	@echo "make fuzz            fuzz the guest-facing parsers for FUZZ_SECS (30) per target"
 
 deps:
 	.ci/install-deps
@@ -67,6 +68,18 @@ check-aarch64:
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/host-vmm
 
+# Fuzz the guest-facing parsers (virtio-mmio registers, vsock queues) for a bounded
+# time each, with libFuzzer on nightly when this machine has it; otherwise the same
+# harnesses run on stable over the seed corpus plus seeded random inputs.
+FUZZ_SECS ?= 30
+fuzz:
+	@if cargo +nightly --version >/dev/null 2>&1; then \
+	    for t in mmio_registers vsock_queues; do host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || exit 1; done; \
+	else \
+	    echo "fuzz: no nightly toolchain here: running the stable fuzz smoke for $(FUZZ_SECS) s per target"; \
+	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked -p host-vmm fuzz_smoke; \
+	fi
+
 # Every end-to-end scenario (tests/scenarios/*.sh) in one test host boot (or directly
 # on a machine with hardware KVM).
 test-e2e: build rootfs kernel testhost-kernel
@@ -91,5 +104,5 @@ testhost: build rootfs kernel testhost-kernel
 run: deps build rootfs kernel testhost-kernel
 	tests/testhost run tests/main-job.sh
 
-test: deps lint test-unit check-aarch64 test-rootfs test-e2e test-harness
+test: deps lint test-unit check-aarch64 fuzz test-rootfs test-e2e test-harness
 	@echo "make test: all passed"
