@@ -19,13 +19,13 @@
 //!    its cgroup files; removal leaves no cgroup and no rootfs directory.
 //!    Also its cgroup files (memory.max, memory.swap.max, pids.max, cpu.weight, cpu.max,
 //!    cpuset.cpus), Docker's default capabilities, no_new_privs, RLIMIT_NOFILE, a writable
-//!    root and a read-only `/proc/sys`.
+//!    root, a read-only `/proc/sys`, a file from `/run/sandbox/shared` bound read-only.
 //! 2. `sleeper`: `sleep 600` on a read-only root; exec into it (same hostname, sees
 //!    `sleep 600` as its pid 1, cannot write `/`), exec with a terminal, exec as uid 1000,
 //!    stats, a live pids limit update, SIGKILL gives 137, removal.
 //! 3. `term`: an init with a terminal (`tty` says `/dev/console`); `never`: removed before
 //!    it was started.
-//! 4. refusals: a spec joining `/proc/1/ns/net`, a program missing from the image (no cgroup
+//! 4. refusals: a spec joining `/proc/1/ns/net`, a bind of the guest's `/etc`, a program missing from the image (no cgroup
 //!    left behind).
 //!
 //! Then a second sandbox with `share_pid`: a `sleep` container is visible from another one.
@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use super::rootfs::RootfsSource;
 use super::spec::{
-    default_spec, CpuResources, Linux, MemoryResources, Namespace, PidsResources, Process,
+    default_spec, CpuResources, Linux, MemoryResources, Mount, Namespace, PidsResources, Process,
     Resources, Spec,
 };
 use super::{CreateRequest, Status, DEFAULT_IMAGE};
@@ -222,8 +222,18 @@ fn hello(sandbox: &Sandbox) -> Result<(), String> {
                   grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status | tr -s '\\t' ' '; \
                   ulimit -n; echo written >/tmp/f && cat /tmp/f; \
                   (echo x >/proc/sys/kernel/domainname) 2>/dev/null && echo proc-sys-rw \
-                  || echo proc-sys-ro";
+                  || echo proc-sys-ro; cat /greeting; \
+                  (echo x >/greeting) 2>/dev/null && echo bind-rw || echo bind-ro";
     let mut spec = sh(script, "hello-host");
+    let shared = sandbox.config().shared_dir().join("greeting");
+    fs::write(&shared, "hi from the sandbox\n")
+        .map_err(|e| format!("write {}: {e}", shared.display()))?;
+    spec.mounts.push(Mount {
+        destination: "/greeting".into(),
+        kind: Some("bind".into()),
+        source: Some(shared.display().to_string()),
+        options: vec!["rbind".into(), "ro".into()],
+    });
     spec.linux.get_or_insert_with(Linux::default).resources = Some(Resources {
         memory: Some(MemoryResources {
             limit: Some(64 << 20),
@@ -268,7 +278,7 @@ fn hello(sandbox: &Sandbox) -> Result<(), String> {
         .map_err(|e| chain("start hello", &e))?;
     let (lines, code) = collect(sandbox, "hello", "hello")?;
     expect("hello exit code", code == 0, code)?;
-    let want: [(&str, LineCheck); 13] = [
+    let want: [(&str, LineCheck); 15] = [
         ("hello-from-container", |l| l == "hello-from-container"),
         ("hostname hello-host", |l| l == "hello-host"),
         ("cgroup 0::/sandbox/hello", |l| l == "0::/sandbox/hello"),
@@ -290,6 +300,10 @@ fn hello(sandbox: &Sandbox) -> Result<(), String> {
         ("RLIMIT_NOFILE 1024", |l| l == "1024"),
         ("a writable root", |l| l == "written"),
         ("/proc/sys read-only", |l| l == "proc-sys-ro"),
+        ("the shared file bind-mounted", |l| {
+            l == "hi from the sandbox"
+        }),
+        ("read-only bind", |l| l == "bind-ro"),
     ];
     for (i, (what, check)) in want.iter().enumerate() {
         let line = lines.get(i).map(String::as_str).unwrap_or("<missing>");
@@ -437,6 +451,22 @@ fn refusals(sandbox: &Sandbox) -> Result<(), String> {
     expect(
         "host namespace refusal",
         err.contains("joins the host's net namespace"),
+        &err,
+    )?;
+    let mut spec = sh("true", "x");
+    spec.mounts.push(Mount {
+        destination: "/host-etc".into(),
+        kind: Some("bind".into()),
+        source: Some("/etc".into()),
+        options: vec!["rbind".into()],
+    });
+    let err = match sandbox.create_container(request("hostbind", spec)) {
+        Ok(()) => return Err("a bind of the guest's /etc was accepted".into()),
+        Err(e) => e.to_string(),
+    };
+    expect(
+        "bind outside the shared directory refused",
+        err.contains("is outside /run/sandbox/shared"),
         &err,
     )?;
     let spec = default_spec(vec!["no-such-program".into()], "x");
