@@ -76,30 +76,43 @@ pub fn process_plan(p: &spec::Process) -> Result<ProcessPlan, SpecError> {
 }
 
 /// Checks what only the engine can: bind sources lie under the sandbox's shared directory
-/// (a spec's paths were written on the host; in the guest only what was shared may be bound).
-fn check_bind_sources(spec: &Spec, shared_dir: &Path) -> Result<(), SpecError> {
-    for (i, m) in spec.mounts.iter().enumerate() {
+/// (a spec's paths were written on the host; in the guest only what was shared may be bound),
+/// also once symlinks are resolved. Rewrites each bind source to its resolved path, so the
+/// helper binds exactly what was checked.
+fn check_bind_sources(spec: &mut Spec, shared_dir: &Path) -> Result<(), SpecError> {
+    let shared = std::fs::canonicalize(shared_dir).unwrap_or_else(|_| shared_dir.to_path_buf());
+    for (i, m) in spec.mounts.iter_mut().enumerate() {
         let opts = super::mounts::parse_options(&m.options).unwrap_or_default();
         let kind = super::mounts::MountKind::of(m.kind.as_deref(), opts.bind);
         if kind != Ok(super::mounts::MountKind::Bind) {
             continue;
         }
-        let source = Path::new(m.source.as_deref().unwrap_or(""));
-        let inside = source.starts_with(shared_dir)
-            && !source
-                .components()
-                .any(|c| c == std::path::Component::ParentDir);
-        if !inside {
-            return Err(SpecError::new(
-                format!("mounts[{i}].source"),
+        let field = format!("mounts[{i}].source");
+        let source = PathBuf::from(m.source.as_deref().unwrap_or(""));
+        let outside = |shown: &Path| {
+            SpecError::new(
+                field.clone(),
                 format!(
                     "bind source {} is outside {}: the guest only bind-mounts what the sandbox \
                      shared there",
-                    source.display(),
+                    shown.display(),
                     shared_dir.display()
                 ),
-            ));
+            )
+        };
+        let lexically_inside = source.starts_with(shared_dir)
+            && !source
+                .components()
+                .any(|c| c == std::path::Component::ParentDir);
+        if !lexically_inside {
+            return Err(outside(&source));
         }
+        let resolved = std::fs::canonicalize(&source)
+            .map_err(|e| SpecError::new(field.clone(), format!("{}: {e}", source.display())))?;
+        if !resolved.starts_with(&shared) {
+            return Err(outside(&resolved));
+        }
+        m.source = Some(resolved.display().to_string());
     }
     Ok(())
 }
@@ -184,7 +197,8 @@ pub fn create(
     spec::validate_id(&req.id, "container_id")?;
     spec::validate_id(&req.exec_id, "exec_id")?;
     req.spec.validate()?;
-    check_bind_sources(&req.spec, ctx.shared_dir)?;
+    let mut req = req;
+    check_bind_sources(&mut req.spec, ctx.shared_dir)?;
     let process = req
         .spec
         .process
@@ -378,4 +392,84 @@ pub fn spawn_pause(
         return Err(e);
     }
     Ok(process)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::spec::{default_spec, Mount};
+
+    fn with_bind(source: &str, options: &[&str]) -> Spec {
+        let mut spec = default_spec(vec!["true".into()], "x");
+        spec.mounts.push(Mount {
+            destination: "/data".into(),
+            kind: Some("bind".into()),
+            source: Some(source.into()),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        });
+        spec
+    }
+
+    #[test]
+    fn test_bind_sources_must_be_shared() {
+        let dir = crate::container::testutil::TempDir::new("binds");
+        let shared = dir.path().join("shared");
+        std::fs::create_dir_all(shared.join("vol1")).unwrap();
+        std::os::unix::fs::symlink("/etc", shared.join("escape")).unwrap();
+        let n = default_spec(vec!["true".into()], "x").mounts.len();
+
+        let mut ok = with_bind(&format!("{}/./vol1", shared.display()), &["rbind"]);
+        check_bind_sources(&mut ok, &shared).unwrap();
+        assert_eq!(
+            ok.mounts[n].source,
+            Some(shared.join("vol1").display().to_string())
+        );
+
+        let dotdot = format!("{}/../shared/vol1", shared.display());
+        let sibling = format!("{}x", shared.display());
+        let escape = format!("{}/escape", shared.display());
+        for bad in ["/etc", &dotdot, &sibling, &escape] {
+            let err = check_bind_sources(&mut with_bind(bad, &["bind"]), &shared).unwrap_err();
+            assert_eq!(err.field, format!("mounts[{n}].source"), "{bad}");
+            assert!(err.problem.contains("is outside"), "{err}");
+        }
+        let missing = format!("{}/nope", shared.display());
+        let err = check_bind_sources(&mut with_bind(&missing, &["bind"]), &shared).unwrap_err();
+        assert!(err.problem.contains("No such file"), "{err}");
+        // A bind by option alone (type "none") counts too.
+        let mut spec = with_bind("/etc", &["rbind"]);
+        spec.mounts[n].kind = Some("none".into());
+        assert!(check_bind_sources(&mut spec, &shared).is_err());
+    }
+
+    #[test]
+    fn test_process_plan_from_default_spec() {
+        let spec = default_spec(vec!["sh".into()], "x");
+        let plan = process_plan(spec.process.as_ref().unwrap()).unwrap();
+        assert_eq!(plan.args, vec!["sh"]);
+        assert_eq!(
+            plan.caps.bounding,
+            crate::container::CapSet::docker_default()
+        );
+        assert_eq!(plan.caps.ambient, crate::container::CapSet(0));
+        assert_eq!(
+            plan.rlimits,
+            vec![("RLIMIT_NOFILE".to_string(), 1024, 1024)]
+        );
+        assert!(plan.no_new_privileges && !plan.terminal);
+        assert_eq!((plan.uid, plan.gid), (0, 0));
+    }
+
+    #[test]
+    fn test_cgroup_namespace_only_when_listed() {
+        let mut spec = default_spec(vec!["sh".into()], "x");
+        assert!(!wants_cgroup_namespace(&spec));
+        if let Some(linux) = spec.linux.as_mut() {
+            linux.namespaces.push(crate::container::spec::Namespace {
+                kind: "cgroup".into(),
+                path: None,
+            });
+        }
+        assert!(wants_cgroup_namespace(&spec));
+    }
 }
