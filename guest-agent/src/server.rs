@@ -37,8 +37,9 @@ pub fn vsock_addr(port: u32) -> String {
 }
 
 /// Binds `addr` (`vsock://-1:PORT` or `unix:///path`), registers every service backed by
-/// `agent`, and starts serving on background threads. The server stops when the returned
-/// handle is shut down or dropped.
+/// `agent`, and starts serving on background threads. Dropping the handle does not stop them;
+/// `stop_listen()` stops accepting. (ttrpc 0.10's `shutdown()` can hang joining its connection
+/// reaper when a connection closes at the same moment: tests use `stop_listen()`.)
 pub fn serve_on(addr: &str, agent: Agent) -> Result<ttrpc::Server, ServerError> {
     let mut server = ttrpc::Server::new()
         .bind(addr)
