@@ -93,9 +93,12 @@ impl RuntimeDir {
             dir,
             owned: true,
         };
+        // Written aside and renamed, so a reader never sees an empty pid file.
         let pid_path = this.dir.join("pid");
-        let mut f = fs::File::create(&pid_path).map_err(io_err(&pid_path, "cannot write"))?;
-        writeln!(f, "{}", std::process::id()).map_err(io_err(&pid_path, "cannot write"))?;
+        let tmp = this.dir.join("pid.tmp");
+        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp, "cannot write"))?;
+        writeln!(f, "{}", std::process::id()).map_err(io_err(&tmp, "cannot write"))?;
+        fs::rename(&tmp, &pid_path).map_err(io_err(&pid_path, "cannot write"))?;
         Ok(this)
     }
 
