@@ -5,7 +5,9 @@
 //!   right after the ready line. Used by boot checks.
 //! - `agent.log=debug|info|warn`: the agent's log level (default `info`).
 //! - `agent.mem_online=online|movable`: how hot-plugged memory blocks are onlined (default
-//!   `online`; `movable` puts them in ZONE_MOVABLE so they can be unplugged again).
+//!   `movable`: ZONE_MOVABLE, which container memory and page cache use, keeps the blocks
+//!   unpluggable and keeps the kernel's own (DMA) buffers in boot RAM; `online` lets the
+//!   kernel use them for everything).
 //! - `agent.selftest=containers`: after the ready line, run the container engine's self-test
 //!   (`container::selftest`) and print its `SELFTEST containers PASS|FAIL` line.
 //!
@@ -51,7 +53,7 @@ impl Default for Options {
         Self {
             poweroff: false,
             log_level: LogLevel::Info,
-            mem_online: OnlineType::Online,
+            mem_online: OnlineType::Movable,
             selftest_containers: false,
         }
     }
@@ -222,7 +224,7 @@ mod tests {
 
     #[test]
     fn test_parse_mem_online() {
-        assert_eq!(parse("").0.mem_online, OnlineType::Online);
+        assert_eq!(parse("").0.mem_online, OnlineType::Movable);
         assert_eq!(
             parse("agent.mem_online=movable").0.mem_online,
             OnlineType::Movable
@@ -234,7 +236,7 @@ mod tests {
             OnlineType::Online
         );
         let (opts, warnings) = parse("agent.mem_online=kernel");
-        assert_eq!(opts.mem_online, OnlineType::Online);
+        assert_eq!(opts.mem_online, OnlineType::Movable);
         assert!(matches!(
             warnings.as_slice(),
             [Warning::BadValue {

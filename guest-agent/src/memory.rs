@@ -40,10 +40,11 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(20);
 pub enum OnlineType {
     /// `online`: the kernel picks the zone (normal memory: usable for
     /// everything, but not reliably removable again).
-    #[default]
     Online,
-    /// `online_movable`: ZONE_MOVABLE, so the memory can be unplugged later;
-    /// kernel allocations cannot use it.
+    /// `online_movable` (the default): ZONE_MOVABLE, so the memory can be
+    /// unplugged later; user memory and page cache use it, kernel allocations
+    /// (and so device DMA buffers) stay in boot RAM.
+    #[default]
     Movable,
 }
 

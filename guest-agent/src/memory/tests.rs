@@ -54,7 +54,8 @@ fn test_online_type_values() {
     assert_eq!(OnlineType::parse("online"), Some(OnlineType::Online));
     assert_eq!(OnlineType::parse("movable"), Some(OnlineType::Movable));
     assert_eq!(OnlineType::parse("online_movable"), None);
-    assert_eq!(OnlineType::default().state_value(), "online");
+    assert_eq!(OnlineType::default(), OnlineType::Movable);
+    assert_eq!(OnlineType::Online.state_value(), "online");
     assert_eq!(OnlineType::Movable.state_value(), "online_movable");
 }
 
