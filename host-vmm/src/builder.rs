@@ -62,7 +62,7 @@ mod x86_64 {
     use crate::devices::virtio::mmio::MmioError;
     use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
     use crate::devices::virtio::{
-        acpi::add_virtio_mmio_device, VirtioMmioDevice, MMIO_WINDOW_SIZE,
+        acpi::add_virtio_mmio_device, VirtioMmioDevice, MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE,
     };
     use crate::devices::{Bus, BusError, SharedDevice};
     use crate::kvm::{KvmError, Vcpu, Vm};
@@ -341,6 +341,11 @@ mod x86_64 {
             }
         })?;
         vm.register_irqfd(transport.interrupt_evt(), gsi)?;
+        // Queue notifications go straight to the device's eventfds (ioeventfd).
+        for (queue, evt) in transport.queue_evts().iter().enumerate() {
+            let queue = u32::try_from(queue).unwrap_or(u32::MAX);
+            vm.register_ioevent_mmio(evt, base + MMIO_NOTIFY_OFFSET, queue)?;
+        }
         let shared: SharedDevice = Arc::new(Mutex::new(transport));
         bus.insert(shared, base, MMIO_WINDOW_SIZE)
             .map_err(|source| BuildError::Bus {

@@ -142,6 +142,20 @@ impl Vm {
     }
 
     /// Make a write to `evt` raise interrupt line `gsi`.
+    /// Have KVM signal `evt` itself when the guest writes `datamatch` (4 bytes)
+    /// at MMIO address `addr`: a virtio queue notification then never leaves
+    /// the kernel for a userspace exit handler.
+    pub fn register_ioevent_mmio(
+        &self,
+        evt: &EventFd,
+        addr: u64,
+        datamatch: u32,
+    ) -> Result<(), KvmError> {
+        self.fd
+            .register_ioevent(evt, &kvm_ioctls::IoEventAddress::Mmio(addr), datamatch)
+            .map_err(ioctl("KVM_IOEVENTFD"))
+    }
+
     pub fn register_irqfd(&self, evt: &EventFd, gsi: u32) -> Result<(), KvmError> {
         self.fd.register_irqfd(evt, gsi).map_err(ioctl("KVM_IRQFD"))
     }
