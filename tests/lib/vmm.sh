@@ -72,3 +72,15 @@ assert_ready() {
     [ "$got_kib" -ge "$min_kib" ] ||
         fail "$what: mem_total_kib=$got_kib, want $min_kib..$max_kib (${mem_mib} MiB less at most 10%)"
 }
+
+# wait_ready PID CONSOLE [SECS]: wait until CONSOLE has the agent's AGENT_READY line;
+# fail (killing PID) if host-vmm PID exits first or SECS (default 60) pass.
+wait_ready() {
+    wr_pid=$1 wr_console=$2
+    wr_deadline=$(($(now_ms) + ${3:-60} * 1000))
+    until grep -q AGENT_READY "$wr_console" 2>/dev/null; do
+        kill -0 "$wr_pid" 2>/dev/null || fail "host-vmm exited before the agent was ready"
+        [ "$(now_ms)" -lt "$wr_deadline" ] || { kill -9 "$wr_pid"; fail "no AGENT_READY within ${3:-60} s"; }
+        sleep 0.2
+    done
+}

@@ -18,12 +18,7 @@ console="$RESULTS/stop.console"
 step "boot sandbox stop-1 (the agent stays up)"
 host-vmm boot --id stop-1 --config "$config" --console "$console" 2>"$RESULTS/stop.stderr" &
 pid=$!
-deadline=$(($(now_ms) + 60000))
-until grep -q AGENT_READY "$console" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || fail "host-vmm exited before the agent was ready: $(cat "$RESULTS/stop.stderr")"
-    [ "$(now_ms)" -lt "$deadline" ] || { kill -9 "$pid"; fail "no AGENT_READY within 60 s"; }
-    sleep 0.2
-done
+wait_ready "$pid" "$console"
 [ -f "$HOST_VMM_RUNTIME_DIR/stop-1/pid" ] || fail "no runtime directory at $HOST_VMM_RUNTIME_DIR/stop-1"
 assert_eq "pid file" "$pid" "$(cat "$HOST_VMM_RUNTIME_DIR/stop-1/pid")"
 

@@ -22,12 +22,7 @@ console="$RESULTS/hotplug.console"
 step "boot sandbox mem1 with 512 MiB"
 host-vmm boot --id mem1 --config "$config" --memory 512 --console "$console" 2>"$RESULTS/boot.stderr" &
 pid=$!
-deadline=$(($(now_ms) + 60000))
-until grep -q AGENT_READY "$console" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || fail "host-vmm exited: $(cat "$RESULTS/boot.stderr")"
-    [ "$(now_ms)" -lt "$deadline" ] || { kill "$pid"; fail "no AGENT_READY within 60 s"; }
-    sleep 0.2
-done
+wait_ready "$pid" "$console"
 BOOT_CONSOLE=$console
 prev_kib=$(ready_field mem_total_kib)
 step "booted: MemTotal $prev_kib kB"
