@@ -209,7 +209,7 @@ mod x86_64 {
             virtio.push(add_virtio(
                 &vm,
                 &mut mmio,
-                &mem,
+                &guest_memory,
                 "vsock device",
                 Box::new(vsock),
                 virtio.len(),
@@ -323,7 +323,7 @@ mod x86_64 {
     fn add_virtio(
         vm: &Vm,
         bus: &mut Bus,
-        mem: &GuestMemoryMmap,
+        mem: &GuestMemoryAtomic,
         name: &'static str,
         device: Box<dyn crate::devices::virtio::VirtioDevice>,
         index: usize,

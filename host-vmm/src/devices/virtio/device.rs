@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use virtio_queue::Queue;
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::memory::GuestMemoryMmap;
+use crate::memory::GuestMemoryAtomic;
 
 /// The interrupt of one virtio-mmio device: the InterruptStatus bits and
 /// the eventfd that raises the line (an irqfd the builder registers with
@@ -57,12 +57,14 @@ impl VirtioInterrupt {
     }
 }
 
-/// What a device gets when the driver sets DRIVER_OK: guest memory, the
+/// What a device gets when the driver sets DRIVER_OK: guest memory (the
+/// live map: hot-plugged RAM is swapped into it, so the device takes a
+/// fresh `.memory()` snapshot for each batch of work, never keeps one), the
 /// queues the driver configured (index = queue number), one eventfd per
 /// queue that the transport (or a KVM ioeventfd) signals on QueueNotify,
 /// and the interrupt.
 pub struct DeviceQueues {
-    pub mem: GuestMemoryMmap,
+    pub mem: GuestMemoryAtomic,
     pub queues: Vec<Queue>,
     pub queue_evts: Vec<EventFd>,
     pub interrupt: std::sync::Arc<VirtioInterrupt>,

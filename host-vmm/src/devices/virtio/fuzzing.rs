@@ -28,7 +28,7 @@ use super::vsock::unix::{bind_listener, port_socket_path};
 use super::vsock::worker::VsockWorker;
 use super::VIRTIO_F_VERSION_1;
 use crate::devices::BusDevice;
-use crate::memory::GuestMemoryMmap;
+use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 /// Reads fuzz input; zeros once it runs out.
 pub struct Input<'a> {
@@ -163,7 +163,7 @@ impl VsockHarness {
             rings[i] = (avail, 0, 0);
         }
         let dq = DeviceQueues {
-            mem: mem.clone(),
+            mem: GuestMemoryAtomic::new(mem.clone()),
             queues,
             queue_evts: (0..3)
                 .map(|_| EventFd::new(libc::EFD_NONBLOCK))
@@ -367,7 +367,7 @@ pub fn mmio_registers(data: &[u8]) {
     let Ok(mem) = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x1_0000)]) else {
         return;
     };
-    let Ok(mut dev) = VirtioMmioDevice::new(Box::new(Stub), mem) else {
+    let Ok(mut dev) = VirtioMmioDevice::new(Box::new(Stub), GuestMemoryAtomic::new(mem)) else {
         return;
     };
     for _ in 0..256 {

@@ -18,14 +18,14 @@ use std::sync::Arc;
 
 use virtio_bindings::virtio_mmio as r;
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{GuestAddress, GuestMemoryBackend};
+use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryBackend};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::device::{DeviceQueues, VirtioDevice, VirtioInterrupt};
 use super::{irq, status, VIRTIO_F_VERSION_1};
 use crate::devices::BusDevice;
 use crate::guest_warn;
-use crate::memory::GuestMemoryMmap;
+use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 /// Size of one device's MMIO window.
 pub const MMIO_WINDOW_SIZE: u64 = 0x1000;
@@ -66,7 +66,9 @@ pub enum MmioError {
 /// A virtio device behind a virtio-mmio register window.
 pub struct VirtioMmioDevice {
     device: Box<dyn VirtioDevice>,
-    mem: GuestMemoryMmap,
+    /// The live guest memory map (hot-plug swaps regions in): checks take
+    /// a fresh snapshot each time.
+    mem: GuestMemoryAtomic,
     queues: Vec<Queue>,
     queue_evts: Vec<EventFd>,
     interrupt: Arc<VirtioInterrupt>,
@@ -81,8 +83,8 @@ pub struct VirtioMmioDevice {
 
 impl VirtioMmioDevice {
     /// Put `device` behind a register window; `mem` is the guest RAM its
-    /// queues must lie in.
-    pub fn new(device: Box<dyn VirtioDevice>, mem: GuestMemoryMmap) -> Result<Self, MmioError> {
+    /// queues must lie in, including RAM hot-plugged later.
+    pub fn new(device: Box<dyn VirtioDevice>, mem: GuestMemoryAtomic) -> Result<Self, MmioError> {
         if device.features() & VIRTIO_F_VERSION_1 == 0 {
             return Err(MmioError::NotVersion1);
         }
@@ -242,7 +244,8 @@ impl VirtioMmioDevice {
             return;
         }
         let sel = self.queue_sel;
-        let mem = self.mem.clone();
+        // A snapshot now: RAM hot-plugged since activation counts.
+        let mem = self.mem.memory();
         let Some(q) = self.selected_queue() else {
             guest_warn!(
                 sel,
@@ -394,9 +397,10 @@ impl VirtioMmioDevice {
     fn device_queues(&self) -> Result<DeviceQueues, super::ActivateError> {
         let event_idx = self.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
         let mut queues = Vec::with_capacity(self.queues.len());
+        let mem = self.mem.memory();
         for (index, q) in self.queues.iter().enumerate() {
             // Re-checked here: the rings must lie in guest RAM.
-            if q.ready() && !rings_in_memory(q, &self.mem) {
+            if q.ready() && !rings_in_memory(q, &mem) {
                 return Err(super::ActivateError::QueueNotReady { index });
             }
             let mut state = q.state();

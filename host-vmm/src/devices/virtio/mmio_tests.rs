@@ -72,7 +72,7 @@ fn setup(fail: bool) -> (MmioDriver, Arc<Mutex<Calls>>, GuestMemoryMmap) {
         calls: calls.clone(),
         fail,
     };
-    let dev = VirtioMmioDevice::new(Box::new(stub), mem.clone()).unwrap();
+    let dev = VirtioMmioDevice::new(Box::new(stub), GuestMemoryAtomic::new(mem.clone())).unwrap();
     (MmioDriver::new(dev), calls, mem)
 }
 
@@ -384,7 +384,7 @@ fn test_mmio_new_refuses_bad_devices() {
         }
         fn reset(&mut self) {}
     }
-    let m = mem();
+    let m = GuestMemoryAtomic::new(mem());
     let new = |q: Vec<u16>, f| VirtioMmioDevice::new(Box::new(Bad(q, f)), m.clone());
     assert!(matches!(
         new(vec![], VIRTIO_F_VERSION_1),

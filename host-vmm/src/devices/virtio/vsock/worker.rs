@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
+use vm_memory::GuestAddressSpace;
 use vmm_sys_util::epoll::{ControlOperation, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -15,7 +16,7 @@ use super::packet::{Op, VsockHeader, HDR_SIZE, MAX_PKT_PAYLOAD};
 use crate::devices::virtio::chain::DescChain;
 use crate::devices::virtio::{irq, ActivateError, DeviceQueues, VirtioInterrupt};
 use crate::guest_warn;
-use crate::memory::GuestMemoryMmap;
+use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 /// Queue indices (virtio 1.2, 5.10.2).
 pub const RX_QUEUE: usize = 0;
@@ -47,7 +48,9 @@ pub struct Progress {
 /// the `process_*` steps are public for tests and fuzzing, which drive
 /// them synchronously.
 pub struct VsockWorker {
-    mem: GuestMemoryMmap,
+    /// The live guest memory map: each batch of work takes a fresh
+    /// snapshot, so RAM hot-plugged after activation is reachable.
+    mem: GuestMemoryAtomic,
     rx: Queue,
     tx: Queue,
     queue_evts: Vec<EventFd>,
@@ -166,13 +169,16 @@ impl VsockWorker {
 
     /// [`Self::process`] with the counts, for tests.
     pub fn process_queues(&mut self) -> Progress {
-        let (tx_used, tx_more) = self.process_tx();
-        let (rx_used, rx_more) = self.process_rx();
+        // One snapshot of guest memory for this batch (hot-plug may have
+        // added RAM since the last one).
+        let mem = self.mem.memory();
+        let (tx_used, tx_more) = self.process_tx_in(&mem);
+        let (rx_used, rx_more) = self.process_rx_in(&mem);
         if tx_used > 0 {
-            self.signal_used(TX_QUEUE);
+            self.signal_used(&mem, TX_QUEUE);
         }
         if rx_used > 0 {
-            self.signal_used(RX_QUEUE);
+            self.signal_used(&mem, RX_QUEUE);
         }
         Progress {
             rx_used,
@@ -181,14 +187,14 @@ impl VsockWorker {
         }
     }
 
-    fn signal_used(&mut self, queue: usize) {
+    fn signal_used(&mut self, mem: &GuestMemoryMmap, queue: usize) {
         let q = if queue == RX_QUEUE {
             &mut self.rx
         } else {
             &mut self.tx
         };
         // On a memory error (rings are checked to be in RAM) notify anyway.
-        if q.needs_notification(&self.mem).unwrap_or(true) {
+        if q.needs_notification(mem).unwrap_or(true) {
             self.interrupt.trigger(irq::VRING);
         }
     }
@@ -214,9 +220,14 @@ impl VsockWorker {
 
     /// Take at most one queue's worth of tx chains. Returns (used, more).
     pub fn process_tx(&mut self) -> (usize, bool) {
+        let mem = self.mem.memory();
+        self.process_tx_in(&mem)
+    }
+
+    fn process_tx_in(&mut self, mem: &GuestMemoryMmap) -> (usize, bool) {
         let mut used = 0;
         for _ in 0..self.tx.size() {
-            let chain = match self.tx.iter(&self.mem) {
+            let chain = match self.tx.iter(mem) {
                 Ok(mut it) => it.next(),
                 Err(e) => {
                     guest_warn!(error = %e, "vsock: tx queue unusable");
@@ -227,20 +238,20 @@ impl VsockWorker {
                 return (used, false);
             };
             let head = chain.head_index();
-            match DescChain::parse(chain, &self.mem, MAX_CHAIN_DESCS) {
-                Ok(c) => self.tx_packet(&c),
+            match DescChain::parse(chain, mem, MAX_CHAIN_DESCS) {
+                Ok(c) => self.tx_packet(mem, &c),
                 Err(e) => guest_warn!(error = %e, "vsock: bad tx descriptor chain dropped"),
             }
-            if Self::add_used(&mut self.tx, &self.mem, head, 0) {
+            if Self::add_used(&mut self.tx, mem, head, 0) {
                 used += 1;
             }
         }
         (used, true)
     }
 
-    fn tx_packet(&mut self, c: &DescChain) {
+    fn tx_packet(&mut self, mem: &GuestMemoryMmap, c: &DescChain) {
         let mut raw = [0u8; HDR_SIZE];
-        if c.read_at(&self.mem, 0, &mut raw).is_err() {
+        if c.read_at(mem, 0, &mut raw).is_err() {
             guest_warn!(
                 len = c.readable_len(),
                 "vsock: tx packet shorter than its header dropped"
@@ -263,7 +274,7 @@ impl VsockWorker {
             return;
         }
         let payload = &mut self.scratch[..len];
-        if c.read_at(&self.mem, HDR_SIZE, payload).is_err() {
+        if c.read_at(mem, HDR_SIZE, payload).is_err() {
             self.muxer.reject(&hdr);
             return;
         }
@@ -272,12 +283,17 @@ impl VsockWorker {
 
     /// Fill rx buffers while the muxer has packets. Returns (used, more).
     pub fn process_rx(&mut self) -> (usize, bool) {
+        let mem = self.mem.memory();
+        self.process_rx_in(&mem)
+    }
+
+    fn process_rx_in(&mut self, mem: &GuestMemoryMmap) -> (usize, bool) {
         let mut used = 0;
         for _ in 0..self.rx.size() {
             if !self.muxer.has_rx() {
                 return (used, false);
             }
-            let chain = match self.rx.iter(&self.mem) {
+            let chain = match self.rx.iter(mem) {
                 Ok(mut it) => it.next(),
                 Err(e) => {
                     guest_warn!(error = %e, "vsock: rx queue unusable");
@@ -289,19 +305,19 @@ impl VsockWorker {
                 return (used, false);
             };
             let head = chain.head_index();
-            let c = match DescChain::parse(chain, &self.mem, MAX_CHAIN_DESCS) {
+            let c = match DescChain::parse(chain, mem, MAX_CHAIN_DESCS) {
                 Ok(c) if c.writable_len() >= HDR_SIZE => c,
                 Ok(c) => {
                     guest_warn!(
                         len = c.writable_len(),
                         "vsock: rx buffer smaller than a header"
                     );
-                    used += usize::from(Self::add_used(&mut self.rx, &self.mem, head, 0));
+                    used += usize::from(Self::add_used(&mut self.rx, mem, head, 0));
                     continue;
                 }
                 Err(e) => {
                     guest_warn!(error = %e, "vsock: bad rx descriptor chain returned empty");
-                    used += usize::from(Self::add_used(&mut self.rx, &self.mem, head, 0));
+                    used += usize::from(Self::add_used(&mut self.rx, mem, head, 0));
                     continue;
                 }
             };
@@ -313,8 +329,8 @@ impl VsockWorker {
             };
             let payload = &self.scratch[..pkt.payload_len];
             let written = c
-                .write_at(&self.mem, 0, &pkt.hdr.to_bytes())
-                .and_then(|()| c.write_at(&self.mem, HDR_SIZE, payload));
+                .write_at(mem, 0, &pkt.hdr.to_bytes())
+                .and_then(|()| c.write_at(mem, HDR_SIZE, payload));
             let len = match written {
                 Ok(()) => HDR_SIZE + pkt.payload_len,
                 Err(e) => {
@@ -324,7 +340,7 @@ impl VsockWorker {
                 }
             };
             // len <= HDR_SIZE + MAX_PKT_PAYLOAD fits u32.
-            used += usize::from(Self::add_used(&mut self.rx, &self.mem, head, len as u32));
+            used += usize::from(Self::add_used(&mut self.rx, mem, head, len as u32));
         }
         (used, self.muxer.has_rx())
     }

@@ -6,9 +6,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::{Bytes, GuestAddress, GuestAddressSpace};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::tempdir::TempDir;
 
@@ -17,7 +18,7 @@ use crate::devices::virtio::testutil::{Desc, GuestQueue, MmioDriver};
 use crate::devices::virtio::vsock::packet::{Op, VsockHeader, HDR_SIZE, HOST_CID, TYPE_STREAM};
 use crate::devices::virtio::vsock::{Vsock, VsockLimits};
 use crate::devices::virtio::VIRTIO_F_VERSION_1;
-use crate::memory::GuestMemoryMmap;
+use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
 
 pub const QSIZE: u16 = 256;
 const RAM: usize = 64 << 20;
@@ -45,7 +46,10 @@ impl Pkt {
 }
 
 pub struct TestGuest {
+    /// The guest's view of its RAM (the current map).
     pub mem: GuestMemoryMmap,
+    /// The shared map the device holds; [`Self::add_ram`] swaps regions in.
+    memory: GuestMemoryAtomic,
     pub mmio: MmioDriver,
     pub cid: u64,
     pub uds: PathBuf,
@@ -107,7 +111,8 @@ impl TestGuest {
         let uds = dir.as_path().join("vsock.sock");
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
         let vsock = Vsock::with_limits(o.cid, &uds, o.limits).unwrap();
-        let dev = VirtioMmioDevice::new(Box::new(vsock), mem.clone()).unwrap();
+        let memory = GuestMemoryAtomic::new(mem.clone());
+        let dev = VirtioMmioDevice::new(Box::new(vsock), memory.clone()).unwrap();
         let irq = dev.interrupt_evt().try_clone().unwrap();
         let mmio = MmioDriver::new(dev);
         assert!(mmio.negotiate(VIRTIO_F_VERSION_1));
@@ -122,6 +127,7 @@ impl TestGuest {
             .collect();
         let mut g = Self {
             mem,
+            memory,
             mmio,
             cid: o.cid,
             uds,
@@ -145,6 +151,20 @@ impl TestGuest {
         g.mmio.driver_ok();
         assert!(g.mmio.dev.lock().unwrap().is_active());
         g
+    }
+
+    /// Hot-add `size` bytes of RAM at `base` while the device runs, the
+    /// way memory::hotplug does: a new map with the region inserted,
+    /// swapped into the shared one.
+    pub fn add_ram(&mut self, base: u64, size: usize) {
+        let region = GuestRegionMmap::from_range(GuestAddress(base), size, None).unwrap();
+        let map = self
+            .memory
+            .memory()
+            .insert_region(Arc::new(region))
+            .unwrap();
+        self.memory.lock().unwrap().replace(map.clone());
+        self.mem = map;
     }
 
     /// Post a raw rx chain (e.g. a malformed one); its used entry goes to
@@ -205,6 +225,19 @@ impl TestGuest {
     pub fn send_raw(&mut self, descs: &[Desc]) {
         self.txq.add_chain(&self.mem, descs);
         self.mmio.notify(1);
+    }
+
+    /// Wait until the device has returned every tx chain.
+    pub fn wait_tx_done(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.reap_tx();
+            if self.txq.free_descs() == usize::from(QSIZE) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "tx queue never drained");
+            self.wait_irq(5);
+        }
     }
 
     /// Write raw descriptors without bookkeeping and publish `head`.

@@ -6,6 +6,7 @@ mod conn;
 mod data;
 mod guest;
 mod handshake;
+mod hotplug;
 mod lifecycle;
 mod malformed;
 mod many;
