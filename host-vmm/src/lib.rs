@@ -12,6 +12,7 @@ pub mod arch;
 pub mod builder;
 pub mod config;
 pub mod devices;
+pub mod errors;
 pub mod kvm;
 pub mod memory;
 pub mod sandbox;

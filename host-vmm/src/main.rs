@@ -9,6 +9,7 @@ mod cmd;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use host_vmm::config::{self, Overrides};
+use host_vmm::errors::error_chain;
 use host_vmm::vmm::stop_signals;
 
 const EXIT_CODES: &str = "\
@@ -175,23 +176,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The error and its causes joined with ": ", skipping a cause whose text
-/// the message before it already ends with (errors that print their source).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
-}
-
 fn main() -> ExitCode {
     // Before any thread starts, so that only the stop-signal thread gets them.
     if let Err(e) = stop_signals::block_stop_signals() {
@@ -203,7 +187,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("host-vmm: error: {}", error_chain(&e));
+            eprintln!("host-vmm: error: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -221,9 +205,9 @@ mod tests {
     fn test_error_chain_skips_repeated_source() {
         let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         let e = anyhow::Error::new(Repeats(io())).context("ctx");
-        assert_eq!(error_chain(&e), "ctx: outer: gone");
+        assert_eq!(error_chain(e.as_ref()), "ctx: outer: gone");
         let e = anyhow::Error::new(io()).context("a").context("b");
-        assert_eq!(error_chain(&e), "b: a: gone");
+        assert_eq!(error_chain(e.as_ref()), "b: a: gone");
     }
 
     #[test]

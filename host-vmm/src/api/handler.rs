@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::protocol::{MemoryStatus, Request, Response};
 use super::server::ApiHandler;
+use crate::errors::error_chain;
 use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
 
 /// Serves the control socket for one VM.
@@ -64,21 +65,6 @@ fn error(message: &str) -> Response {
     Response::Error {
         message: message.to_string(),
     }
-}
-
-/// The error and its sources, joined with ": " (skipping repeats).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 impl ApiHandler for VmmApi {
