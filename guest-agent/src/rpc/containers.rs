@@ -36,3 +36,10 @@ pub fn stats_container(
 ) -> Result<StatsContainerResponse, RpcError> {
     Err(RpcError::Unimplemented("StatsContainer"))
 }
+
+pub fn list_containers(
+    _: &Agent,
+    _: ListContainersRequest,
+) -> Result<ListContainersResponse, RpcError> {
+    Err(RpcError::Unimplemented("ListContainers"))
+}

@@ -131,6 +131,8 @@ routes! {
     update_container: UpdateContainerRequest -> Empty => containers::update_container;
     stats_container: StatsContainerRequest -> StatsContainerResponse
         => containers::stats_container;
+    list_containers: ListContainersRequest -> protocol::agent::ListContainersResponse
+        => containers::list_containers;
     exec_process: ExecProcessRequest -> Empty => processes::exec_process;
     wait_process: WaitProcessRequest -> WaitProcessResponse => processes::wait_process;
     signal_process: SignalProcessRequest -> Empty => processes::signal_process;
