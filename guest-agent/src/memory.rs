@@ -305,11 +305,14 @@ impl Onliner {
         Ok(report)
     }
 
-    fn pass(&self, report: &mut OnlineReport) -> Result<(), MemoryError> {
+    /// One pass over the blocks; returns how many blocks it saw.
+    fn pass(&self, report: &mut OnlineReport) -> Result<u64, MemoryError> {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         report.already_online = 0;
         report.offline = 0;
-        for block in self.list_blocks()? {
+        let blocks = self.list_blocks()?;
+        let seen = blocks.len() as u64;
+        for block in blocks {
             match self.online_block_locked(block) {
                 Ok(BlockOutcome::Onlined) => report.onlined += 1,
                 Ok(BlockOutcome::AlreadyOnline) => report.already_online += 1,
@@ -319,7 +322,7 @@ impl Onliner {
                 }
             }
         }
-        Ok(())
+        Ok(seen)
     }
 
     /// Passes until every block is online; fails with the report after
@@ -339,6 +342,38 @@ impl Onliner {
             std::thread::sleep(RETRY_INTERVAL.min(timeout - waited));
         }
     }
+
+    /// Like [`Onliner::online_all_blocking`], and also waits until the blocks present
+    /// cover at least `min_bytes` (blocks × `block_bytes`). The host passes the RAM it has
+    /// plugged in total: a hot-add the kernel has not turned into blocks yet is waited for,
+    /// instead of "every block is online" being true too early. Blocks cover boot RAM
+    /// rounded up to a block, and hot-added RAM comes in whole blocks, so the count reaches
+    /// `min_bytes` only once every hot-added block is there.
+    pub fn online_all_covering(
+        &self,
+        min_bytes: u64,
+        block_bytes: u64,
+        timeout: Duration,
+    ) -> Result<OnlineReport, MemoryError> {
+        let start = Instant::now();
+        let mut report = OnlineReport::default();
+        loop {
+            let present = self.pass(&mut report)?;
+            if report.offline == 0 && blocks_cover(present, block_bytes, min_bytes) {
+                return Ok(report);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(MemoryError::Timeout { waited, report });
+            }
+            std::thread::sleep(RETRY_INTERVAL.min(timeout - waited));
+        }
+    }
+}
+
+/// Whether `blocks` blocks of `block_bytes` cover `min_bytes` (no overflow).
+pub fn blocks_cover(blocks: u64, block_bytes: u64, min_bytes: u64) -> bool {
+    blocks.saturating_mul(block_bytes) >= min_bytes
 }
 
 static SYSTEM: OnceLock<Arc<Onliner>> = OnceLock::new();

@@ -193,3 +193,47 @@ fn test_parse_mem_total() {
     assert_eq!(parse_mem_total_kib("MemFree: 1 kB\n"), None);
     assert!(mem_total_kib().is_some());
 }
+
+#[test]
+fn test_online_all_covering_waits_for_blocks_to_appear() {
+    const BLOCK: u64 = 128 << 20;
+    // Boot RAM of 4 blocks; the host says 6 blocks' worth is plugged.
+    let sys = FakeSysfs::new(&[(0, "online"), (1, "online"), (2, "online"), (3, "online")]);
+    let o = Arc::new(Onliner::new(&sys.0, OnlineType::Online));
+    // All present blocks are online, but they do not cover the total yet.
+    let e = o
+        .online_all_covering(6 * BLOCK, BLOCK, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(e, MemoryError::Timeout { .. }), "{e}");
+    // The kernel adds the two hot-plugged blocks later, offline.
+    let root = sys.0.clone();
+    let adder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(60));
+        for n in [40, 41] {
+            let d = root.join(format!("memory{n}"));
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("state"), "offline\n").unwrap();
+        }
+    });
+    let r = o
+        .online_all_covering(6 * BLOCK, BLOCK, Duration::from_secs(10))
+        .unwrap();
+    adder.join().unwrap();
+    assert_eq!((r.onlined, r.offline), (2, 0), "{r}");
+    assert_eq!(
+        (sys.state(40), sys.state(41)),
+        ("online".into(), "online".into())
+    );
+    // Boot RAM that is not a whole number of blocks is covered by rounding up.
+    assert!(o
+        .online_all_covering(6 * BLOCK - (1 << 20), BLOCK, Duration::from_millis(10))
+        .is_ok());
+}
+
+#[test]
+fn test_blocks_cover() {
+    assert!(blocks_cover(8, 128 << 20, 1 << 30));
+    assert!(!blocks_cover(7, 128 << 20, 1 << 30));
+    assert!(blocks_cover(u64::MAX, u64::MAX, u64::MAX));
+    assert!(blocks_cover(0, 128 << 20, 0));
+}
