@@ -52,6 +52,11 @@ enum Command {
         /// Hot-add until the sandbox has TOTAL RAM.
         #[arg(long, value_name = "TOTAL")]
         set: Option<String>,
+        /// Return once the VMM has plugged the memory, without waiting for the
+        /// guest to online it (by default the command returns when the memory is
+        /// usable in the guest, and prints vmm_ms= and guest_ms=).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Talk to the agent of a running sandbox (started with `boot --id ID`).
     Agent {
@@ -156,13 +161,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Memory { id, add, set } => {
+        Command::Memory {
+            id,
+            add,
+            set,
+            no_wait,
+        } => {
             let op = match (add, set) {
                 (Some(size), _) => cmd::memory::MemoryOp::Add(size),
                 (None, Some(total)) => cmd::memory::MemoryOp::Set(total),
                 (None, None) => cmd::memory::MemoryOp::Show,
             };
-            print!("{}", cmd::memory::memory(&id, op)?);
+            print!("{}", cmd::memory::memory(&id, op, !no_wait)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => {

@@ -1,9 +1,21 @@
-//! `host-vmm memory <id> [--add SIZE | --set TOTAL]`: a running sandbox's RAM.
+//! `host-vmm memory <id> [--add SIZE | --set TOTAL] [--no-wait]`: a running sandbox's RAM.
+//!
+//! A hot-add has two halves, timed separately: the VMM's (map the RAM, register the KVM
+//! slot, raise the GED interrupt; the control socket answers when that is done) and the
+//! guest's (the kernel adds the blocks, the agent onlines them; `OnlineCPUMem` answers
+//! once the blocks cover the new total and all are online). Without `--no-wait` the
+//! command returns only when the memory is usable in the guest, as Kata's hotplug does.
+
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use host_vmm::agent::{AgentClient, ConnectOptions};
 use host_vmm::api::{self, MemoryStatus, Request, Response};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 use host_vmm::units::parse_size;
+
+/// How long the guest gets to online what was added.
+const ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to do.
 pub enum MemoryOp {
@@ -12,7 +24,8 @@ pub enum MemoryOp {
     Set(String),
 }
 
-pub fn memory(id: &str, op: MemoryOp) -> anyhow::Result<String> {
+pub fn memory(id: &str, op: MemoryOp, wait: bool) -> anyhow::Result<String> {
+    let adds = !matches!(op, MemoryOp::Show);
     let request = match op {
         MemoryOp::Show => Request::MemoryInfo,
         MemoryOp::Add(size) => Request::MemoryAdd {
@@ -23,10 +36,33 @@ pub fn memory(id: &str, op: MemoryOp) -> anyhow::Result<String> {
         },
     };
     let dir = RuntimeDir::open(&runtime_root(), id)?;
-    match api::request(&dir.api_socket(), &request).with_context(|| format!("sandbox {id}"))? {
-        Response::Memory(m) => Ok(render(&m)),
-        Response::Error { message } => bail!("sandbox {id}: {message}"),
+    let start = Instant::now();
+    let status =
+        match api::request(&dir.api_socket(), &request).with_context(|| format!("sandbox {id}"))? {
+            Response::Memory(m) => m,
+            Response::Error { message } => bail!("sandbox {id}: {message}"),
+        };
+    let mut text = render(&status);
+    if adds {
+        text.push_str(&format!("vmm_ms={}\n", start.elapsed().as_millis()));
     }
+    if adds && wait {
+        let guest_start = Instant::now();
+        wait_online(&dir, status.total_bytes)
+            .with_context(|| format!("sandbox {id}: the guest did not online the new memory"))?;
+        text.push_str(&format!("guest_ms={}\n", guest_start.elapsed().as_millis()));
+    }
+    Ok(text)
+}
+
+/// Asks the agent to online everything and return once `total_bytes` are usable.
+fn wait_online(dir: &RuntimeDir, total_bytes: u64) -> anyhow::Result<()> {
+    let agent = AgentClient::connect(&dir.vsock_socket(), &ConnectOptions::default())
+        .context("cannot reach the agent")?;
+    agent
+        .online_memory(total_bytes, ONLINE_TIMEOUT)
+        .context("OnlineCPUMem")?;
+    Ok(())
 }
 
 /// One `key=value` per line, sizes in MiB.
