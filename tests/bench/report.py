@@ -7,7 +7,9 @@ target/bench):
 - native/native.tsv (+ native/smaps/): `cargo bench -p host-vmm --bench boot`, host-vmm
   and the bare KVM floor to their first vCPU entry on this machine's /dev/kvm;
 - testhost/testhost.tsv (+ testhost/smaps/): tests/bench/boot-in-testhost.sh, host-vmm
-  and QEMU microvm to the agent's ready line inside the nested-KVM test host.
+  and QEMU microvm to the agent's ready line inside the nested-KVM test host;
+- hotplug/hotplug.tsv: tests/bench/hotplug.py, memory hot-add (1 GiB, 4 x 256 MiB) to the
+  last block online, host-vmm against QEMU q35 pc-dimm inside the test host.
 
 Every figure is the median of the runs, next to the baseline's median from the same
 command, and their ratio (host-vmm / baseline: below 1 means host-vmm is cheaper).
@@ -90,11 +92,16 @@ def spread(values):
 
 
 def compare(bench_id, title, where, mib, unit, rows, subject, baseline, value):
-    """One line of the report: `value(row)` for `subject` against `baseline` at `mib`."""
+    """One line of the report: `value(row)` for `subject` against `baseline` at `mib` (a
+    number of MiB, matched against the rows' mem_mib, or a hot-add case name such as
+    "1x1G", matched against their case)."""
+    def matches(r):
+        return r["case"] == mib if isinstance(mib, str) else int(r["mem_mib"]) == mib
+
     def values(name):
-        got = [value(r) for r in rows if r["subject"] == name and int(r["mem_mib"]) == mib]
+        got = [value(r) for r in rows if r["subject"] == name and matches(r)]
         if not got:
-            raise ReportError(f"{bench_id}: no samples of {name} at {mib} MiB")
+            raise ReportError(f"{bench_id}: no samples of {name} at {mib}")
         if any(v <= 0 for v in got):
             raise ReportError(f"{bench_id}: {name} at {mib} MiB has a sample <= 0: {got}")
         return got
@@ -157,12 +164,40 @@ def testhost_lines(bench):
     return out
 
 
+HOTPLUG_CASES = {"1x1G": "1 GiB in one add", "4x256M": "4 × 256 MiB adds"}
+
+
+def hotplug_lines(bench):
+    rows = read_tsv(bench / "hotplug" / "hotplug.tsv")
+    out = []
+    for case, label in HOTPLUG_CASES.items():
+        out.append(compare(f"hotplug.total.{case}", f"hot-add {label}: request → last block "
+                           "online (console)", NESTED, case, "ms", rows, "host-vmm", "qemu-q35",
+                           lambda r: float(r["total_ms"])))
+        out.append(compare(f"hotplug.vmm.{case}", f"hot-add {label}: VMM part (until the "
+                           "request returns)", NESTED, case, "ms", rows, "host-vmm", "qemu-q35",
+                           lambda r: float(r["vmm_ms"])))
+    return out
+
+
+def hotplug_split(bench):
+    """host-vmm's own split of each case: (case, vmm median, guest median) in ms."""
+    rows = read_tsv(bench / "hotplug" / "hotplug.tsv")
+    split = []
+    for case in HOTPLUG_CASES:
+        mine = [r for r in rows if r["subject"] == "host-vmm" and r["case"] == case]
+        if mine:
+            split.append((case, statistics.median(float(r["vmm_ms"]) for r in mine),
+                          statistics.median(float(r["guest_ms"]) for r in mine)))
+    return split
+
+
 def fmt(v):
     return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 def markdown(lines, meta):
-    out = [f"# Boot benchmark ({meta['date']})", "",
+    out = [f"# Boot and hotplug benchmark ({meta['date']})", "",
            "Medians (min–max) of interleaved runs in one command; ratio = host-vmm / baseline "
            "(below 1: host-vmm is cheaper).", "",
            "| benchmark | where | RAM | host-vmm | baseline | baseline value | ratio | runs |",
@@ -170,7 +205,8 @@ def markdown(lines, meta):
     for ln in lines:
         s, b = ln["subject_stats"], ln["baseline_stats"]
         where = "native" if ln["where"] == NATIVE else "test host"
-        out.append(f"| {ln['benchmark']} ({ln['unit']}) | {where} | {ln['ram_mib']} MiB "
+        ram = ln["ram_mib"] if isinstance(ln["ram_mib"], str) else f"{ln['ram_mib']} MiB"
+        out.append(f"| {ln['benchmark']} ({ln['unit']}) | {where} | {ram} "
                    f"| {fmt(s['median'])} ({fmt(s['min'])}–{fmt(s['max'])}) | {ln['baseline']} "
                    f"| {fmt(b['median'])} ({fmt(b['min'])}–{fmt(b['max'])}) "
                    f"| **{ln['ratio']:.2f}** | {s['n']}+{b['n']} |")
@@ -178,16 +214,23 @@ def markdown(lines, meta):
             "the same size, one vCPU entering a `hlt` (host-vmm/benches/boot/floor.rs).",
             f"- {NESTED}; baseline QEMU `-M microvm` with the same kernel, "
             "initramfs, RAM and 1 vCPU (tests/bench/boot-in-testhost.sh).",
-            "- RSS beyond guest RAM = Rss of the process minus Rss of the guest RAM mapping "
+            f"- {NESTED}; hot-add baseline QEMU q35 (`object-add memory-backend-ram` + "
+            "`device_add pc-dimm` over QMP), both booted with 512 MiB; the guest agent onlines "
+            "blocks from uevents in both (tests/bench/hotplug.py)."]
+    for case, vmm, guest in meta.get("hotplug_split", []):
+        out.append(f"- host-vmm hot-add {case}, its own split (medians): VMM {fmt(vmm)} ms, "
+                   f"guest until OnlineCPUMem returns {fmt(guest)} ms")
+    out += ["- RSS beyond guest RAM = Rss of the process minus Rss of the guest RAM mapping "
             "(/proc/PID/smaps); kernel-side KVM memory is not in either.",
             f"- host: {meta['host']}", ""]
     return "\n".join(out)
 
 
 def build(bench):
-    lines = native_lines(bench) + testhost_lines(bench)
+    lines = native_lines(bench) + testhost_lines(bench) + hotplug_lines(bench)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} CPUs"}
+            "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} CPUs",
+            "hotplug_split": hotplug_split(bench)}
     return lines, meta
 
 
