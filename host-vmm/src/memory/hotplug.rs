@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryBackend};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::layout::{plan_dimm, DimmPlacement, HotplugRegion, PlanError, PluggedDimms};
+use super::layout::{
+    guest_block_size, plan_dimm, BlockSizeError, DimmPlacement, HotplugRegion, PlanError,
+    PluggedDimms,
+};
 use super::{GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
 use crate::devices::acpi::ged::{Ged, GedNotifier, GED_EVENT_MEMORY, GED_MMIO_SIZE};
 use crate::devices::acpi::memory_hotplug::{
@@ -138,6 +141,9 @@ pub struct HotplugDevices {
 
 struct State {
     plugged: PluggedDimms,
+    /// Sizes must be multiples of it: the region's, or the guest's larger one once the
+    /// agent has reported it ([`MemoryHotplug::use_guest_block_size`]).
+    block_size: u64,
     /// The mappings of the plugged DIMMs, kept for as long as their KVM
     /// slots exist (the memory map holds them too).
     regions: Vec<Arc<GuestRegionMmap>>,
@@ -206,6 +212,7 @@ pub fn attach(
         kvm_slot_base,
         state: Mutex::new(State {
             plugged: PluggedDimms::default(),
+            block_size: region.block_size,
             regions: Vec::new(),
         }),
     }))
@@ -238,10 +245,26 @@ impl MemoryHotplug {
             max_bytes: self.region.max_bytes,
             slots_total: self.region.slots,
             slots_used: u32::try_from(st.plugged.dimms.len()).unwrap_or(u32::MAX),
-            block_bytes: self.region.block_size,
+            block_bytes: st.block_size,
             region_start: self.region.start,
             region_size: self.region.size,
         }
+    }
+
+    /// Take the memory block size the guest reports (GetGuestDetails) into account: from now
+    /// on sizes must be multiples of it when it is larger than the region's. Returns the
+    /// block size in force; an error (nothing changed) when the region cannot honour it.
+    pub fn use_guest_block_size(&self, guest: u64) -> Result<u64, BlockSizeError> {
+        let mut st = self.state();
+        let block = guest_block_size(&self.region, &st.plugged, guest)?;
+        if block != st.block_size {
+            tracing::info!(
+                block_mib = block >> 20,
+                "memory hotplug: using the guest's memory block size"
+            );
+        }
+        st.block_size = block;
+        Ok(block)
     }
 
     /// Hot-add `size_bytes` of RAM as one DIMM in the next free slot. Safe
@@ -271,7 +294,11 @@ impl MemoryHotplug {
         mut st: MutexGuard<'_, State>,
         size_bytes: u64,
     ) -> Result<HotplugResult, HotplugError> {
-        let place = plan_dimm(&self.region, &st.plugged, size_bytes)?;
+        let region = HotplugRegion {
+            block_size: st.block_size,
+            ..self.region
+        };
+        let place = plan_dimm(&region, &st.plugged, size_bytes)?;
         let region = self.map_dimm(&place)?;
         let kvm_slot = self.kvm_slot_base + place.slot;
         let new_map = self

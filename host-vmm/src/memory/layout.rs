@@ -213,9 +213,96 @@ pub fn plan_dimm(
     })
 }
 
+/// Why the block size the guest reports cannot be used for the hot-plug region.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockSizeError {
+    #[error("the guest's memory block size {0:#x} is not a power of two")]
+    NotPowerOfTwo(u64),
+    #[error(
+        "the guest's memory block size is {} MiB, but the hot-plug region starts at {start:#x}, \
+         which is not a multiple of it",
+        guest / MIB
+    )]
+    RegionStart { guest: u64, start: u64 },
+    #[error(
+        "the guest's memory block size is {} MiB, but DIMMs already plugged are not multiples of it",
+        guest / MIB
+    )]
+    Plugged { guest: u64 },
+}
+
+/// The block size hot-adds must use once the guest has said what its block size is (the
+/// agent's GetGuestDetails): the larger of the region's and the guest's. A smaller guest
+/// block needs nothing (the region's sizes are multiples of it). A larger one is adopted
+/// only when the region's start and every plugged DIMM are aligned to it; otherwise hot-adds
+/// could not be onlined whole, and the caller should say so.
+pub fn guest_block_size(
+    region: &HotplugRegion,
+    plugged: &PluggedDimms,
+    guest: u64,
+) -> Result<u64, BlockSizeError> {
+    if !guest.is_power_of_two() {
+        return Err(BlockSizeError::NotPowerOfTwo(guest));
+    }
+    if guest <= region.block_size {
+        return Ok(region.block_size);
+    }
+    if region.start % guest != 0 {
+        return Err(BlockSizeError::RegionStart {
+            guest,
+            start: region.start,
+        });
+    }
+    if plugged
+        .dimms
+        .iter()
+        .any(|&(base, size)| base % guest != 0 || size % guest != 0)
+    {
+        return Err(BlockSizeError::Plugged { guest });
+    }
+    Ok(guest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_guest_block_size() {
+        let r = HotplugRegion {
+            start: 4 * GIB,
+            size: 8 * GIB,
+            slots: 4,
+            block_size: BLOCK,
+            boot_bytes: GIB,
+            max_bytes: 9 * GIB,
+            phys_bits: 40,
+            limited_by: RegionLimit::MaxMemory,
+        };
+        let none = PluggedDimms::default();
+        // Smaller or equal: the region's block stays.
+        assert_eq!(guest_block_size(&r, &none, 64 * MIB), Ok(BLOCK));
+        assert_eq!(guest_block_size(&r, &none, BLOCK), Ok(BLOCK));
+        // Larger and aligned: adopted.
+        assert_eq!(guest_block_size(&r, &none, GIB), Ok(GIB));
+        assert_eq!(
+            guest_block_size(&r, &none, 3 * BLOCK),
+            Err(BlockSizeError::NotPowerOfTwo(3 * BLOCK))
+        );
+        let odd = HotplugRegion {
+            start: 4 * GIB + BLOCK,
+            ..r
+        };
+        let e = guest_block_size(&odd, &none, GIB).unwrap_err();
+        assert!(e.to_string().contains("1024 MiB"), "{e}");
+        let plugged = PluggedDimms {
+            dimms: vec![(4 * GIB, BLOCK)],
+        };
+        assert_eq!(
+            guest_block_size(&r, &plugged, GIB),
+            Err(BlockSizeError::Plugged { guest: GIB })
+        );
+    }
 
     const GIB: u64 = 1 << 30;
     const BLOCK: u64 = GUEST_MEMORY_BLOCK_SIZE;
