@@ -12,7 +12,8 @@
 //! | StartContainer | `start_container(id)` |
 //! | RemoveContainer | `remove_container(id, timeout)` (0 seconds: `None`, wait forever) |
 //! | UpdateContainer | `update_container(id, &Resources::from_json(json)?)` |
-//! | StatsContainer | `stats_container(id)`: `cpu_usage_usec`, `memory_current`, `memory_max`, `pids_current` |
+//! | StatsContainer | `stats_container(id)`: cpu, memory, pids, `oom_kills`, io sums |
+//! | ListContainers | `container_ids()`, then each container's status, init pid, live exec ids |
 //! | ExecProcess | `exec_process(id, exec_id, &spec::Process::from_json(json)?)` |
 //! | WaitProcess | `wait_process(id, exec_id)`: blocks; exit code or 128 + signal |
 //! | SignalProcess | `signal_process(id, exec_id, signal)` (empty `exec_id`: every process) |
@@ -20,13 +21,14 @@
 //! | WriteStdin / CloseStdin | `with_io(.., \|io\| io.write_stdin(data))`, `io.close_stdin()` |
 //! | TtyWinResize | `with_io(.., \|io\| io.resize(row, column))` |
 //!
-//! A bundle-less container (no image given) uses
-//! `RootfsSource::Dir(container::DEFAULT_IMAGE.into())` and, when it has no spec,
-//! `spec::default_spec(args, hostname)`. Errors map to codes by variant: `Spec` (and
+//! The handlers are in `crate::rpc`; the agent holds at most one sandbox (`rpc::slot`). The
+//! rootfs of a CreateContainer is `RootfsSource::Dir(container::DEFAULT_IMAGE.into())` when
+//! the request names none, a directory, or a virtio-blk disk found by its serial
+//! (`rpc::block`). Errors map to codes by variant (`rpc::error`, the one place): `Spec` (and
 //! [`ContainerError::is_invalid_request`]) InvalidArgument; `NotFound`, `ProcessNotFound`
 //! NotFound; `Exists`, `ProcessExists`, `SandboxExists` AlreadyExists; `State`,
 //! `ProcessExited`, `NoSandbox` FailedPrecondition; `Timeout` DeadlineExceeded; the rest
-//! Internal. WaitProcess and the reads block: the server needs threads to spare for them.
+//! Internal. WaitProcess and the reads block: the server grows its handler threads for them.
 //!
 //! Locking: the registry's lock is held only to look up, reserve or drop an id, never across
 //! a slow step. A create reserves its id, builds the container without the lock, then fills

@@ -31,6 +31,13 @@ pub enum ServerError {
     },
 }
 
+/// Handler threads a connection starts with.
+pub const HANDLER_THREADS: usize = 4;
+/// Idle handler threads kept ready: fewer, and the connection starts more.
+pub const MIN_IDLE_HANDLERS: usize = 2;
+/// Idle handler threads kept at most (after a burst of blocking calls ends).
+pub const MAX_IDLE_HANDLERS: usize = 64;
+
 /// The ttrpc address of the agent's vsock listener: `vsock://-1:<port>` (any CID).
 pub fn vsock_addr(port: u32) -> String {
     format!("vsock://-1:{port}")
@@ -47,7 +54,10 @@ pub fn serve_on(addr: &str, agent: Agent) -> Result<ttrpc::Server, ServerError> 
             addr: addr.to_string(),
             source,
         })?
-        .register_service(rpc::services(agent));
+        .register_service(rpc::services(agent))
+        .set_thread_count_default(HANDLER_THREADS)
+        .set_thread_count_min(MIN_IDLE_HANDLERS)
+        .set_thread_count_max(MAX_IDLE_HANDLERS);
     server.start().map_err(|source| ServerError::Start {
         addr: addr.to_string(),
         source,

@@ -61,8 +61,17 @@ impl ContainerError {
         move |source| Self::Io { op, source }
     }
 
-    /// Whether the caller's request was at fault (as opposed to the guest failing).
+    /// Whether the caller's request was at fault (as opposed to the guest failing): a bad
+    /// spec or resources, or an image that cannot be used (missing directory, a path an
+    /// overlay cannot carry, a filesystem other than erofs and ext4).
     pub fn is_invalid_request(&self) -> bool {
-        matches!(self, Self::Spec(_) | Self::Cgroup(CgroupError::Spec(_)))
+        matches!(
+            self,
+            Self::Spec(_)
+                | Self::Cgroup(CgroupError::Spec(_))
+                | Self::Rootfs(
+                    RootfsError::NoImage(_) | RootfsError::BadPath(_) | RootfsError::FsType(_)
+                )
+        )
     }
 }

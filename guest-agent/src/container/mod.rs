@@ -33,7 +33,7 @@ mod spawn;
 pub mod spec;
 pub mod stdio;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod user;
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ pub use create::{CreateRequest, SandboxContext};
 pub use error::ContainerError;
 pub use process::{exit_code, Process};
 pub use rootfs::RootfsSource;
-pub use spawn::HELPER_ARGV0;
+pub use spawn::{SpawnError, HELPER_ARGV0};
 
 use crate::init::reaper::Reaper;
 use cgroup::{CgroupStats, ContainerCgroup};
@@ -186,6 +186,22 @@ impl Container {
                 id: self.id.clone(),
                 exec_id: exec_id.to_string(),
             })
+    }
+
+    /// The exec ids of the processes still running, the init's first (ListContainers).
+    pub fn live_exec_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        if self.init.exit_status().is_none() {
+            ids.push(self.init.exec_id().to_string());
+        }
+        let mut execs: Vec<String> = lock(&self.execs)
+            .values()
+            .filter(|p| p.exit_status().is_none())
+            .map(|p| p.exec_id().to_string())
+            .collect();
+        execs.sort();
+        ids.extend(execs);
+        ids
     }
 
     /// Waits for process `exec_id` and returns its exit code (128 + signal when killed). A

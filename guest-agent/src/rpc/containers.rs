@@ -1,45 +1,125 @@
-//! Sandbox and container lifecycle. Stubs until the containers issue lands: each answers
-//! UNIMPLEMENTED with its name.
+//! Sandbox and container lifecycle: each handler parses its request, makes one call on the
+//! [`Sandbox`] (the table in [`crate::sandbox`]) and builds the response.
+
+use std::time::Duration;
 
 use protocol::agent::*;
 use protocol::Empty;
 
+use super::block::{self, DISK_WAIT};
 use super::{Agent, RpcError};
+use crate::container::spec::{Resources, Spec};
+use crate::container::{CreateRequest, Status};
+use crate::sandbox::{Sandbox, SandboxConfig};
 
-pub fn create_sandbox(_: &Agent, _: CreateSandboxRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("CreateSandbox"))
+/// How long DestroySandbox waits for each container's processes to die.
+pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `field` of the request must not be empty.
+pub fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, RpcError> {
+    if value.is_empty() {
+        return Err(RpcError::InvalidArgument(format!("{field}: must be set")));
+    }
+    Ok(value)
 }
 
-pub fn destroy_sandbox(_: &Agent, _: DestroySandboxRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("DestroySandbox"))
+pub fn create_sandbox(agent: &Agent, req: CreateSandboxRequest) -> Result<Empty, RpcError> {
+    let id = required(&req.sandbox_id, "sandbox_id")?;
+    let reaper = agent.reaper().cloned().ok_or_else(|| {
+        RpcError::FailedPrecondition("no child reaper: the agent is not the guest's init".into())
+    })?;
+    let mut config = SandboxConfig::new(id);
+    if !req.hostname.is_empty() {
+        config.hostname = req.hostname;
+    }
+    config.share_pid = req.share_pid;
+    agent.sandbox.create(|| Sandbox::create(config, reaper))?;
+    Ok(Empty::new())
 }
 
-pub fn create_container(_: &Agent, _: CreateContainerRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("CreateContainer"))
+pub fn destroy_sandbox(agent: &Agent, _: DestroySandboxRequest) -> Result<Empty, RpcError> {
+    agent
+        .sandbox
+        .destroy(|sandbox| sandbox.destroy(Some(DESTROY_TIMEOUT)))?;
+    Ok(Empty::new())
 }
 
-pub fn start_container(_: &Agent, _: StartContainerRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("StartContainer"))
+pub fn create_container(agent: &Agent, req: CreateContainerRequest) -> Result<Empty, RpcError> {
+    let sandbox = agent.sandbox()?;
+    let spec = Spec::from_json(required(&req.oci_spec_json, "oci_spec_json")?)?;
+    let requested = block::requested_rootfs(req.rootfs.as_ref())?;
+    let rootfs = block::resolve(requested, &agent.block_sysfs, &agent.dev_dir, DISK_WAIT)?;
+    sandbox.create_container(CreateRequest {
+        id: req.container_id,
+        exec_id: req.exec_id,
+        spec,
+        rootfs,
+    })?;
+    Ok(Empty::new())
 }
 
-pub fn remove_container(_: &Agent, _: RemoveContainerRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("RemoveContainer"))
+pub fn start_container(agent: &Agent, req: StartContainerRequest) -> Result<Empty, RpcError> {
+    agent.sandbox()?.start_container(&req.container_id)?;
+    Ok(Empty::new())
 }
 
-pub fn update_container(_: &Agent, _: UpdateContainerRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("UpdateContainer"))
+pub fn remove_container(agent: &Agent, req: RemoveContainerRequest) -> Result<Empty, RpcError> {
+    let timeout = (req.timeout > 0).then(|| Duration::from_secs(req.timeout.into()));
+    agent
+        .sandbox()?
+        .remove_container(&req.container_id, timeout)?;
+    Ok(Empty::new())
+}
+
+pub fn update_container(agent: &Agent, req: UpdateContainerRequest) -> Result<Empty, RpcError> {
+    let sandbox = agent.sandbox()?;
+    let resources = Resources::from_json(required(&req.resources_json, "resources_json")?)?;
+    sandbox.update_container(&req.container_id, &resources)?;
+    Ok(Empty::new())
 }
 
 pub fn stats_container(
-    _: &Agent,
-    _: StatsContainerRequest,
+    agent: &Agent,
+    req: StatsContainerRequest,
 ) -> Result<StatsContainerResponse, RpcError> {
-    Err(RpcError::Unimplemented("StatsContainer"))
+    let stats = agent.sandbox()?.stats_container(&req.container_id)?;
+    let mut r = StatsContainerResponse::new();
+    r.cpu_usage_usec = stats.cpu_usage_usec;
+    r.memory_usage_bytes = stats.memory_current;
+    r.memory_limit_bytes = stats.memory_max.unwrap_or(0);
+    r.pids_current = stats.pids_current;
+    r.pids_limit = stats.pids_max.unwrap_or(0);
+    r.oom_kills = stats.oom_kills;
+    r.io_read_bytes = stats.io_read_bytes();
+    r.io_write_bytes = stats.io_write_bytes();
+    Ok(r)
 }
 
 pub fn list_containers(
-    _: &Agent,
+    agent: &Agent,
     _: ListContainersRequest,
 ) -> Result<ListContainersResponse, RpcError> {
-    Err(RpcError::Unimplemented("ListContainers"))
+    let sandbox = agent.sandbox()?;
+    let mut r = ListContainersResponse::new();
+    for id in sandbox.container_ids() {
+        // Removed meanwhile: not listed.
+        let Ok(container) = sandbox.container(&id) else {
+            continue;
+        };
+        let status = container.status();
+        if status == Status::Removed {
+            continue;
+        }
+        let init = container.init();
+        let mut info = ContainerInfo::new();
+        info.container_id = id;
+        info.status = status.as_str().to_string();
+        info.init_pid = match init.exit_status() {
+            None => u32::try_from(init.pid()).unwrap_or(0),
+            Some(_) => 0,
+        };
+        info.exec_ids = container.live_exec_ids();
+        r.containers.push(info);
+    }
+    Ok(r)
 }

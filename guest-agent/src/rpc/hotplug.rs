@@ -1,10 +1,157 @@
-//! CPU and memory hotplug in the guest. A stub until the hotplug issue lands.
+//! OnlineCPUMem: memory only. Hot-added memory blocks are onlined by the agent's onliner
+//! (`crate::memory`, in the `agent.mem_online` mode); with `wait` the call returns once no
+//! block is offline, else right after starting a pass. The VMM has no CPU hotplug, so CPUs
+//! are only checked: `nb_cpus` more than are online is UNIMPLEMENTED, not pretended.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use protocol::agent::*;
 use protocol::Empty;
 
 use super::{Agent, RpcError};
+use crate::init::error_chain;
+use crate::memory::{self, MemoryError, Onliner};
 
-pub fn online_cpu_mem(_: &Agent, _: OnlineCPUMemRequest) -> Result<Empty, RpcError> {
-    Err(RpcError::Unimplemented("OnlineCPUMem"))
+/// Where the kernel describes CPUs.
+pub const CPU_SYSFS: &str = "/sys/devices/system/cpu";
+/// How long a waiting OnlineCPUMem keeps trying.
+pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, RpcError> {
+    if req.nb_cpus > 0 {
+        check_cpus(&agent.cpu_sysfs, req.nb_cpus)?;
+    }
+    if req.cpu_only {
+        return Ok(Empty::new());
+    }
+    let onliner = agent.onliner.clone().unwrap_or_else(memory::system);
+    if req.wait {
+        let report = onliner
+            .online_all_blocking(ONLINE_TIMEOUT)
+            .map_err(memory_error)?;
+        tracing::info!("OnlineCPUMem: {report}");
+    } else {
+        std::thread::Builder::new()
+            .name("online-memory".into())
+            .spawn(move || online_in_background(&onliner))
+            .map_err(RpcError::io("start the memory onlining thread"))?;
+    }
+    Ok(Empty::new())
+}
+
+fn online_in_background(onliner: &Arc<Onliner>) {
+    match onliner.online_all_blocking(ONLINE_TIMEOUT) {
+        Ok(report) => tracing::info!("OnlineCPUMem: {report}"),
+        Err(e) => tracing::warn!("OnlineCPUMem: {}", error_chain(&e)),
+    }
+}
+
+fn memory_error(e: MemoryError) -> RpcError {
+    match e {
+        MemoryError::Timeout { .. } => RpcError::DeadlineExceeded(error_chain(&e)),
+        _ => RpcError::Internal(error_chain(&e)),
+    }
+}
+
+/// Checks that at least `wanted` CPUs are online (there is no CPU hotplug to bring more).
+fn check_cpus(cpu_sysfs: &Path, wanted: u32) -> Result<(), RpcError> {
+    let path = cpu_sysfs.join("online");
+    let text =
+        fs::read_to_string(&path).map_err(RpcError::io(format!("read {}", path.display())))?;
+    let online = count_cpu_list(&text)
+        .ok_or_else(|| RpcError::Internal(format!("{}: bad CPU list {text:?}", path.display())))?;
+    if online < wanted {
+        return Err(RpcError::Unimplemented(
+            "CPU hotplug (nb_cpus is more than the CPUs online)",
+        ));
+    }
+    Ok(())
+}
+
+/// The number of CPUs in a kernel CPU list (`0-3,5,7-8`). Pure.
+pub fn count_cpu_list(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let mut count = 0u32;
+    for part in text.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let n = part.parse::<u32>().ok()?;
+                (n, n)
+            }
+        };
+        count = count.checked_add(last.checked_sub(first)?.checked_add(1)?)?;
+    }
+    Some(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::testutil::TempDir;
+    use crate::memory::OnlineType;
+    use protocol::ttrpc::Code;
+
+    #[test]
+    fn test_count_cpu_list() {
+        assert_eq!(count_cpu_list("0\n"), Some(1));
+        assert_eq!(count_cpu_list("0-3\n"), Some(4));
+        assert_eq!(count_cpu_list("0-3,5,7-8"), Some(7));
+        assert_eq!(count_cpu_list(""), Some(0));
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert_eq!(count_cpu_list("x"), None);
+    }
+
+    fn fake_agent(dir: &TempDir) -> Agent {
+        let cpu = dir.path().join("cpu");
+        let mem = dir.path().join("memory");
+        for (block, state) in [(0, "online"), (1, "offline"), (2, "offline")] {
+            let d = mem.join(format!("memory{block}"));
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("state"), state).unwrap();
+        }
+        fs::create_dir_all(&cpu).unwrap();
+        fs::write(cpu.join("online"), "0-1\n").unwrap();
+        Agent::new(None)
+            .with_cpu_sysfs(cpu)
+            .with_onliner(Arc::new(Onliner::new(mem, OnlineType::Movable)))
+    }
+
+    fn state(dir: &TempDir, block: u32) -> String {
+        fs::read_to_string(dir.path().join(format!("memory/memory{block}/state"))).unwrap()
+    }
+
+    #[test]
+    fn test_wait_onlines_every_block_in_the_configured_mode() {
+        let dir = TempDir::new("hotplug-wait");
+        let agent = fake_agent(&dir);
+        let mut req = OnlineCPUMemRequest::new();
+        req.wait = true;
+        online_cpu_mem(&agent, req).unwrap();
+        assert_eq!(state(&dir, 1), "online_movable");
+        assert_eq!(state(&dir, 2), "online_movable");
+        assert_eq!(state(&dir, 0), "online");
+    }
+
+    #[test]
+    fn test_cpus_are_checked_not_hotplugged() {
+        let dir = TempDir::new("hotplug-cpu");
+        let agent = fake_agent(&dir);
+        let mut req = OnlineCPUMemRequest::new();
+        req.cpu_only = true;
+        req.nb_cpus = 2;
+        online_cpu_mem(&agent, req.clone()).unwrap();
+        // cpu_only: memory untouched.
+        assert_eq!(state(&dir, 1), "offline");
+        req.nb_cpus = 3;
+        let e = online_cpu_mem(&agent, req).unwrap_err();
+        assert_eq!(e.code(), Code::UNIMPLEMENTED);
+        assert_eq!(state(&dir, 1), "offline");
+    }
 }

@@ -6,15 +6,25 @@
 //!   clock, file copy).
 //! - [`error`]: the one mapping from handler errors to ttrpc status codes.
 //!
-//! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`; the routing table turns
-//! its error into a ttrpc status and logs the outcome. RPCs that are not done yet answer
-//! `UNIMPLEMENTED` ("not implemented yet: <name>"): a call never crashes the agent.
+//! - [`slot`]: the agent's one sandbox; [`block`]: finding a virtio-blk disk by serial.
+//!
+//! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`: it parses the request,
+//! makes one engine call ([`crate::sandbox::Sandbox`], see the table there) and builds the
+//! response; the routing table turns its error into a ttrpc status and logs the outcome.
+//! RPCs that are not done yet answer `UNIMPLEMENTED` ("not implemented yet: <name>"): a call
+//! never crashes the agent.
+//!
+//! Some calls block (WaitProcess, ReadStdout, ReadStderr, OnlineCPUMem with `wait`): the
+//! server ([`crate::server`]) grows its handler threads on demand, so they do not hold up
+//! other calls.
 
+pub mod block;
 pub mod containers;
 pub mod error;
 pub mod health;
 pub mod hotplug;
 pub mod processes;
+pub mod slot;
 pub mod stdio;
 pub mod system;
 
@@ -35,16 +45,30 @@ pub use error::RpcError;
 
 use crate::guest_details::MEMORY_SYSFS;
 use crate::init::reaper::Reaper;
+use crate::memory::Onliner;
+use crate::sandbox::Sandbox;
+use slot::SandboxSlot;
 
 /// Sets the realtime clock to a time since the Epoch.
 pub type SetClock = dyn Fn(Duration) -> io::Result<()> + Send + Sync;
 
-/// What the handlers share: where the guest's facts are and how to change its clock. The
-/// defaults are the real system; tests swap in a fake sysfs directory and clock.
+/// What the handlers share: the one sandbox, where the guest's facts and disks are, how to
+/// change its clock and online memory. The defaults are the real system; tests swap in fake
+/// sysfs directories and a fake clock.
 pub struct Agent {
     memory_sysfs: PathBuf,
     clock: Box<SetClock>,
     reaper: Option<Reaper>,
+    sandbox: SandboxSlot<Sandbox>,
+    /// `/sys/block`: where virtio-blk disks show their serial.
+    block_sysfs: PathBuf,
+    /// `/dev`: where their device nodes are.
+    dev_dir: PathBuf,
+    /// `/sys/devices/system/cpu`.
+    cpu_sysfs: PathBuf,
+    /// The memory onliner; `None`: the process-wide one ([`crate::memory::system`], set up
+    /// by init with `agent.mem_online`).
+    onliner: Option<Arc<Onliner>>,
 }
 
 impl Agent {
@@ -54,7 +78,41 @@ impl Agent {
             memory_sysfs: PathBuf::from(MEMORY_SYSFS),
             clock: Box::new(system::set_realtime),
             reaper,
+            sandbox: SandboxSlot::new(),
+            block_sysfs: PathBuf::from(block::BLOCK_SYSFS),
+            dev_dir: PathBuf::from("/dev"),
+            cpu_sysfs: PathBuf::from(hotplug::CPU_SYSFS),
+            onliner: None,
         }
+    }
+
+    /// Looks for disks under `sys_block` (instead of `/sys/block`) and their nodes under
+    /// `dev` (instead of `/dev`).
+    pub fn with_block_dirs(
+        mut self,
+        sys_block: impl Into<PathBuf>,
+        dev: impl Into<PathBuf>,
+    ) -> Self {
+        self.block_sysfs = sys_block.into();
+        self.dev_dir = dev.into();
+        self
+    }
+
+    /// Reads CPU facts from `dir` instead of `/sys/devices/system/cpu`.
+    pub fn with_cpu_sysfs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cpu_sysfs = dir.into();
+        self
+    }
+
+    /// Onlines memory with `onliner` instead of the process-wide one.
+    pub fn with_onliner(mut self, onliner: Arc<Onliner>) -> Self {
+        self.onliner = Some(onliner);
+        self
+    }
+
+    /// The sandbox, or FAILED_PRECONDITION when there is none.
+    pub fn sandbox(&self) -> Result<Arc<Sandbox>, RpcError> {
+        self.sandbox.get()
     }
 
     /// Reads memory facts from `dir` instead of `/sys/devices/system/memory`.

@@ -132,15 +132,11 @@ fn test_set_guest_date_time_validates_then_sets() {
 }
 
 #[test]
-fn test_every_stub_answers_unimplemented_with_its_name() {
-    let f = Fixture::new("stubs");
+fn test_container_rpcs_without_a_sandbox_are_failed_precondition() {
+    let f = Fixture::new("nosandbox");
     let a = f.agent();
     let c = ctx;
     let results: Vec<(&str, (Code, String))> = vec![
-        (
-            "CreateSandbox",
-            code_of(a.create_sandbox(c(), &Default::default())),
-        ),
         (
             "DestroySandbox",
             code_of(a.destroy_sandbox(c(), &Default::default())),
@@ -164,6 +160,10 @@ fn test_every_stub_answers_unimplemented_with_its_name() {
         (
             "StatsContainer",
             code_of(a.stats_container(c(), &Default::default())),
+        ),
+        (
+            "ListContainers",
+            code_of(a.list_containers(c(), &Default::default())),
         ),
         (
             "ExecProcess",
@@ -197,18 +197,38 @@ fn test_every_stub_answers_unimplemented_with_its_name() {
             "TtyWinResize",
             code_of(a.tty_win_resize(c(), &Default::default())),
         ),
-        (
-            "OnlineCPUMem",
-            code_of(a.online_cpu_mem(c(), &Default::default())),
-        ),
-        ("CopyFile", code_of(a.copy_file(c(), &Default::default()))),
     ];
     for (name, (code, msg)) in results {
-        assert_eq!(code, Code::UNIMPLEMENTED, "{name}");
-        assert_eq!(msg, format!("not implemented yet: {name}"));
+        assert_eq!(code, Code::FAILED_PRECONDITION, "{name}: {msg}");
+        assert_eq!(msg, "no sandbox: CreateSandbox first", "{name}");
     }
     // The server is still up.
     HealthClient::new(f.client.clone())
         .check(ctx(), &CheckRequest::new())
         .unwrap();
+}
+
+#[test]
+fn test_create_sandbox_checks_its_request_and_needs_the_reaper() {
+    let f = Fixture::new("sandbox");
+    let (code, msg) = code_of(f.agent().create_sandbox(ctx(), &Default::default()));
+    assert_eq!(code, Code::INVALID_ARGUMENT);
+    assert!(msg.contains("sandbox_id"), "{msg}");
+
+    // A test process has no reaper (only init runs one): refused, nothing created.
+    let mut req = CreateSandboxRequest::new();
+    req.sandbox_id = "pod1".into();
+    let (code, msg) = code_of(f.agent().create_sandbox(ctx(), &req));
+    assert_eq!(code, Code::FAILED_PRECONDITION);
+    assert!(msg.contains("reaper"), "{msg}");
+    let (code, _) = code_of(f.agent().list_containers(ctx(), &Default::default()));
+    assert_eq!(code, Code::FAILED_PRECONDITION);
+}
+
+#[test]
+fn test_copy_file_is_still_unimplemented() {
+    let f = Fixture::new("stubs");
+    let (code, msg) = code_of(f.agent().copy_file(ctx(), &Default::default()));
+    assert_eq!(code, Code::UNIMPLEMENTED);
+    assert_eq!(msg, "not implemented yet: CopyFile");
 }

@@ -180,6 +180,7 @@ impl ContainerCgroup {
             memory_swap_current: stats::limit_value(&text("memory.swap.current")).unwrap_or(0),
             pids_current: stats::limit_value(&text("pids.current")).unwrap_or(0),
             pids_max: stats::limit_value(&text("pids.max")),
+            oom_kills: stats::keyed_value(&text("memory.events"), "oom_kill").unwrap_or(0),
             io: stats::parse_io_stat(&text("io.stat")),
         })
     }
@@ -352,7 +353,9 @@ mod tests {
         write("pids.current", "3\n");
         write("pids.max", "64\n");
         write("io.stat", "254:0 rbytes=1 wbytes=2 rios=3 wios=4\n");
+        write("memory.events", "low 0\nmax 4\noom 1\noom_kill 1\n");
         let s = cg.stats().unwrap();
+        assert_eq!(s.oom_kills, 1);
         assert_eq!(s.cpu_usage_usec, 300);
         assert_eq!(s.cpu_system_usec, 100);
         assert_eq!(s.memory_current, 4096);

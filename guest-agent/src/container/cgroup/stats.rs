@@ -18,8 +18,26 @@ pub struct CgroupStats {
     /// `pids.current`, `pids.max` (`None`: no limit).
     pub pids_current: u64,
     pub pids_max: Option<u64>,
+    /// `memory.events` oom_kill: processes the OOM killer took for this cgroup's limits.
+    pub oom_kills: u64,
     /// `io.stat`, one entry per device.
     pub io: Vec<IoStat>,
+}
+
+impl CgroupStats {
+    /// Bytes read, summed over devices.
+    pub fn io_read_bytes(&self) -> u64 {
+        self.io
+            .iter()
+            .fold(0, |sum, s| sum.saturating_add(s.rbytes))
+    }
+
+    /// Bytes written, summed over devices.
+    pub fn io_write_bytes(&self) -> u64 {
+        self.io
+            .iter()
+            .fold(0, |sum, s| sum.saturating_add(s.wbytes))
+    }
 }
 
 /// One `io.stat` line.
@@ -89,6 +107,27 @@ mod tests {
         assert_eq!(keyed_value(text, "system_usec"), Some(500));
         assert_eq!(keyed_value(text, "usage"), None);
         assert_eq!(keyed_value("usage_usec x\n", "usage_usec"), None);
+    }
+
+    #[test]
+    fn test_memory_events_oom_kill() {
+        let text = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+        assert_eq!(keyed_value(text, "oom_kill"), Some(2));
+        assert_eq!(keyed_value(text, "oom"), Some(3));
+    }
+
+    #[test]
+    fn test_io_sums() {
+        let stats = CgroupStats {
+            io: parse_io_stat("254:0 rbytes=10 wbytes=1\n254:16 rbytes=5 wbytes=u64\n"),
+            ..Default::default()
+        };
+        assert_eq!((stats.io_read_bytes(), stats.io_write_bytes()), (15, 1));
+        let stats = CgroupStats {
+            io: parse_io_stat(&format!("1:0 rbytes={}\n1:1 rbytes=1\n", u64::MAX)),
+            ..Default::default()
+        };
+        assert_eq!(stats.io_read_bytes(), u64::MAX);
     }
 
     #[test]
