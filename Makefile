@@ -74,7 +74,7 @@ clean-cache:
 FUZZ_SECS ?= 30
 fuzz:
 	@if cargo +nightly --version >/dev/null 2>&1; then \
-	    for t in mmio_registers vsock_queues; do host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || exit 1; done; \
+	    for t in mmio_registers vsock_queues block_queues; do host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || exit 1; done; \
 	else \
 	    echo "fuzz: no nightly toolchain here: running the stable fuzz smoke for $(FUZZ_SECS) s per target"; \
 	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked -p host-vmm fuzz_smoke; \

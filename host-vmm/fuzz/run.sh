@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run one fuzz target for a bounded time: ./run.sh TARGET SECONDS
-# Targets: vsock_queues, mmio_registers. Needs a nightly toolchain
+# Targets: vsock_queues, mmio_registers, block_queues. Needs a nightly toolchain
 # (`cargo +nightly`); uses `cargo fuzz` if installed, otherwise builds the
 # same libFuzzer binary directly with the flags cargo-fuzz uses. The
 # committed seeds in corpus/TARGET are read, new inputs go to

@@ -108,3 +108,37 @@ fn test_fuzz_seeds_reach_connections() {
     let o = seed("rw_unknown_connection");
     assert_eq!((o.connections, o.rx_used), (0, 1), "RST delivered: {o:?}");
 }
+
+#[test]
+fn test_fuzz_smoke_block_queues() {
+    let n = smoke(
+        "block_queues",
+        |d| {
+            super::block::fuzzing::block_queues(d);
+        },
+        2048,
+        50,
+    );
+    eprintln!("block_queues: {n} random inputs");
+}
+
+/// The block seeds reach the disk, not just the parsers.
+#[test]
+fn test_fuzz_block_seeds_reach_io() {
+    let seed = |name: &str| {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/block_queues")
+            .join(name);
+        super::block::fuzzing::block_queues(&std::fs::read(p).unwrap())
+    };
+    let o = seed("read_ok");
+    assert_eq!((o.used, o.ok), (1, 1), "{o:?}");
+    let o = seed("write_ok");
+    assert_eq!((o.used, o.ok), (2, 2), "{o:?}");
+    let o = seed("write_read_only");
+    assert_eq!((o.used, o.ok), (1, 0), "{o:?}");
+    let o = seed("flush_and_get_id");
+    assert_eq!((o.used, o.ok), (2, 2), "{o:?}");
+    let o = seed("read_past_end");
+    assert_eq!((o.used, o.ok), (1, 0), "{o:?}");
+}

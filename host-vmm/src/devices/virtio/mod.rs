@@ -6,6 +6,7 @@
 //! - [`mmio`]: the virtio-mmio (version 2) register block, a
 //!   [`BusDevice`](crate::devices::BusDevice) generic over the device.
 //! - [`chain`]: descriptor chains checked against guest RAM before use.
+//! - [`block`]: virtio-blk on a host file (read-only or read-write).
 //! - [`vsock`]: virtio-vsock served in userspace ("hybrid vsock"): guest
 //!   streams end at Unix sockets on the host.
 //!
@@ -15,6 +16,7 @@
 //! does panics the VMM or reaches memory outside guest RAM.
 
 pub mod acpi;
+pub mod block;
 pub mod chain;
 pub mod device;
 #[doc(hidden)]

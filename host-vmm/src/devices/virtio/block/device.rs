@@ -1,0 +1,180 @@
+//! The virtio-blk device: features, configuration space, and the worker
+//! thread's life (started on DRIVER_OK, stopped on reset and drop).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use vmm_sys_util::eventfd::EventFd;
+
+use super::io::{Disk, DiskError};
+use super::request::SECTOR_SIZE;
+use super::worker::{BlockWorker, SEG_MAX};
+use crate::devices::virtio::{ActivateError, DeviceQueues, VirtioDevice, VIRTIO_F_VERSION_1};
+use crate::guest_warn;
+use virtio_bindings::virtio_blk as b;
+
+/// Virtio device ID of a block device.
+pub const VIRTIO_ID_BLOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
+/// Size of the request queue.
+pub const QUEUE_SIZE: u16 = 256;
+
+/// A disk to attach: a host file (or block device), read-only or not, and
+/// the serial the guest sees (`/sys/block/vdX/serial`,
+/// `/dev/disk/by-id/virtio-<serial>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiskConfig {
+    pub path: PathBuf,
+    pub read_only: bool,
+    /// Printable ASCII without spaces, at most 20 bytes.
+    pub serial: String,
+}
+
+struct Running {
+    kill: EventFd,
+    thread: JoinHandle<()>,
+}
+
+/// A virtio-blk device on a host file.
+pub struct Block {
+    disk: Arc<Disk>,
+    config: [u8; CONFIG_SIZE],
+    running: Option<Running>,
+}
+
+/// Size of the configuration space we expose: `struct virtio_blk_config`
+/// up to and including `num_queues` (capacity, size_max, seg_max,
+/// geometry, blk_size, topology, writeback, num_queues).
+pub const CONFIG_SIZE: usize = 36;
+
+/// `struct virtio_blk_config` bytes for a disk of `capacity` sectors.
+pub fn config_space(capacity: u64) -> [u8; CONFIG_SIZE] {
+    let mut c = [0u8; CONFIG_SIZE];
+    c[0..8].copy_from_slice(&capacity.to_le_bytes());
+    // size_max (8) unused: VIRTIO_BLK_F_SIZE_MAX not offered.
+    c[12..16].copy_from_slice(&SEG_MAX.to_le_bytes());
+    // geometry (16..20) unused.
+    c[20..24].copy_from_slice(&(SECTOR_SIZE as u32).to_le_bytes());
+    // topology (24..32), writeback (32) unused.
+    c[34..36].copy_from_slice(&1u16.to_le_bytes());
+    c
+}
+
+impl Block {
+    /// Open the disk `cfg` describes.
+    pub fn new(cfg: &DiskConfig) -> Result<Self, DiskError> {
+        Ok(Self::with_disk(Disk::open(
+            &cfg.path,
+            cfg.read_only,
+            &cfg.serial,
+        )?))
+    }
+
+    pub fn with_disk(disk: Disk) -> Self {
+        let config = config_space(disk.geometry().capacity);
+        Self {
+            disk: Arc::new(disk),
+            config,
+            running: None,
+        }
+    }
+
+    /// The disk's size in 512-byte sectors.
+    pub fn capacity(&self) -> u64 {
+        self.disk.geometry().capacity
+    }
+
+    fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            if let Err(e) = r.kill.write(1) {
+                tracing::error!(error = %e, "virtio-blk: cannot signal the worker to stop");
+            }
+            if r.thread.join().is_err() {
+                tracing::error!("virtio-blk: worker thread panicked");
+            }
+        }
+    }
+}
+
+impl VirtioDevice for Block {
+    fn device_type(&self) -> u32 {
+        VIRTIO_ID_BLOCK
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[QUEUE_SIZE]
+    }
+
+    fn features(&self) -> u64 {
+        let mut f = VIRTIO_F_VERSION_1
+            | 1 << b::VIRTIO_BLK_F_FLUSH
+            | 1 << b::VIRTIO_BLK_F_SEG_MAX
+            | 1 << b::VIRTIO_BLK_F_BLK_SIZE;
+        if self.disk.geometry().read_only {
+            f |= 1 << b::VIRTIO_BLK_F_RO;
+        }
+        f
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        for (i, byte) in data.iter_mut().enumerate() {
+            *byte = offset
+                .checked_add(i as u64)
+                .and_then(|o| self.config.get(usize::try_from(o).ok()?))
+                .copied()
+                .unwrap_or(0);
+        }
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) {
+        // Only `writeback` is writable, and only with CONFIG_WCE (not offered).
+        guest_warn!(
+            offset,
+            len = data.len(),
+            "virtio-blk: write to read-only config ignored"
+        );
+    }
+
+    fn activate(&mut self, dq: DeviceQueues) -> Result<(), ActivateError> {
+        if self.running.is_some() {
+            return Err(ActivateError::AlreadyActive);
+        }
+        let kill = EventFd::new(libc::EFD_NONBLOCK).map_err(ActivateError::EventFd)?;
+        let worker_kill = kill.try_clone().map_err(ActivateError::EventFd)?;
+        let worker = BlockWorker::new(dq, worker_kill, self.disk.clone())?;
+        let thread = std::thread::Builder::new()
+            .name("virtio-blk".into())
+            .spawn(move || worker.run())
+            .map_err(ActivateError::Thread)?;
+        self.running = Some(Running { kill, thread });
+        tracing::info!(disk = %self.disk.path().display(), sectors = self.capacity(), "virtio-blk device active");
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.stop();
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_block_config_space_layout() {
+        let c = config_space(0x1_0000_0002);
+        assert_eq!(
+            u64::from_le_bytes(c[0..8].try_into().unwrap()),
+            0x1_0000_0002
+        );
+        assert_eq!(u32::from_le_bytes(c[12..16].try_into().unwrap()), SEG_MAX);
+        assert_eq!(u32::from_le_bytes(c[20..24].try_into().unwrap()), 512);
+        assert_eq!(u16::from_le_bytes(c[34..36].try_into().unwrap()), 1);
+    }
+}
