@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::config::HypervisorConfig;
+pub use crate::devices::virtio::block::DiskConfig;
 use crate::vmm::Vmm;
 
 /// Boot options that are not part of the configuration file.
@@ -15,6 +16,10 @@ pub struct BootOptions {
     /// The hybrid vsock socket (`<runtime dir>/vsock.sock`): with it, the VM
     /// gets a virtio-vsock device (guest CID 3) served on this Unix socket.
     pub vsock_socket: Option<PathBuf>,
+    /// virtio-blk disks, in order (the guest's vda, vdb, ... when nothing
+    /// else claims those names; find them by serial), each in the next
+    /// virtio-mmio slot after vsock.
+    pub disks: Vec<DiskConfig>,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -59,6 +64,7 @@ mod x86_64 {
     use crate::arch::x86_64::vcpu::{configure_vcpu, BootEntry, VcpuSetupError};
     use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_PORTS};
     use crate::devices::legacy::{ConsoleOutput, SerialAml, SerialConsole, I8042};
+    use crate::devices::virtio::block::{Block, DiskError};
     use crate::devices::virtio::mmio::MmioError;
     use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
     use crate::devices::virtio::{
@@ -104,6 +110,12 @@ mod x86_64 {
             path: PathBuf,
             #[source]
             source: VsockError,
+        },
+        #[error("disk {}: cannot attach", path.display())]
+        Disk {
+            path: PathBuf,
+            #[source]
+            source: DiskError,
         },
         #[error("no virtio-mmio slot left for the {device} (the layout has {VIRTIO_MMIO_SLOTS})")]
         VirtioSlots { device: &'static str },
@@ -215,6 +227,20 @@ mod x86_64 {
                 virtio.len(),
             )?);
         }
+        for disk in &opts.disks {
+            let block = Block::new(disk).map_err(|source| BuildError::Disk {
+                path: disk.path.clone(),
+                source,
+            })?;
+            virtio.push(add_virtio(
+                &vm,
+                &mut mmio,
+                &guest_memory,
+                "block device",
+                Box::new(block),
+                virtio.len(),
+            )?);
+        }
 
         // Kernel and initrd.
         let kernel = loader::load_kernel(&mem, &cfg.kernel, low_end, cfg.default_memory)?;
@@ -313,9 +339,24 @@ mod x86_64 {
     }
 
     /// Where a virtio-mmio device sits: its window and its interrupt.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) struct VirtioSlot {
         base: u64,
         gsi: u32,
+    }
+
+    /// The one allocator of virtio-mmio slots: device number `index` (in
+    /// attach order: vsock first, then the disks) gets the `index`-th 4 KiB
+    /// window from `VIRTIO_MMIO_BASE` and GSI `VIRTIO_MMIO_GSI_BASE +
+    /// index`; `None` past the `VIRTIO_MMIO_SLOTS` the layout reserves.
+    pub(crate) fn virtio_slot(index: usize) -> Option<VirtioSlot> {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i < VIRTIO_MMIO_SLOTS)?;
+        Some(VirtioSlot {
+            base: VIRTIO_MMIO_BASE + u64::from(index) * MMIO_WINDOW_SIZE,
+            gsi: VIRTIO_MMIO_GSI_BASE + index,
+        })
     }
 
     /// Put `device` behind a virtio-mmio transport in slot `index`: MMIO window,
@@ -328,12 +369,8 @@ mod x86_64 {
         device: Box<dyn crate::devices::virtio::VirtioDevice>,
         index: usize,
     ) -> Result<VirtioSlot, BuildError> {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        if index >= VIRTIO_MMIO_SLOTS {
-            return Err(BuildError::VirtioSlots { device: name });
-        }
-        let base = VIRTIO_MMIO_BASE + u64::from(index) * MMIO_WINDOW_SIZE;
-        let gsi = VIRTIO_MMIO_GSI_BASE + index;
+        let VirtioSlot { base, gsi } =
+            virtio_slot(index).ok_or(BuildError::VirtioSlots { device: name })?;
         let transport = VirtioMmioDevice::new(device, mem.clone()).map_err(|source| {
             BuildError::VirtioMmio {
                 device: name,
@@ -466,6 +503,36 @@ mod x86_64 {
         #[test]
         fn test_acpi_ports_match_the_acpi_module_defaults() {
             assert_eq!(acpi_ports(), AcpiPorts::default());
+        }
+
+        #[test]
+        fn test_virtio_slot_windows_and_gsis_are_distinct_and_bounded() {
+            let slots: Vec<_> = (0..VIRTIO_MMIO_SLOTS as usize)
+                .map(|i| virtio_slot(i).unwrap())
+                .collect();
+            assert_eq!(
+                slots[0],
+                VirtioSlot {
+                    base: 0xd000_0000,
+                    gsi: 5
+                }
+            );
+            assert_eq!(
+                slots[1],
+                VirtioSlot {
+                    base: 0xd000_1000,
+                    gsi: 6
+                }
+            );
+            for (i, s) in slots.iter().enumerate() {
+                assert!(s.base + MMIO_WINDOW_SIZE <= GED_MMIO_BASE);
+                assert!(s.gsi < GED_GSI && s.gsi != SERIAL_IRQ);
+                assert!(slots[..i]
+                    .iter()
+                    .all(|o| o.base != s.base && o.gsi != s.gsi));
+            }
+            assert_eq!(virtio_slot(VIRTIO_MMIO_SLOTS as usize), None);
+            assert_eq!(virtio_slot(usize::MAX), None);
         }
     }
 }

@@ -50,4 +50,26 @@ mod tests {
         irq.extend_from_slice(&5u32.to_le_bytes());
         assert!(has(&irq), "Interrupt");
     }
+
+    #[test]
+    fn test_several_virtio_mmio_devices_get_their_own_names_windows_and_irqs() {
+        let mut b = DsdtBuilder::with_base();
+        for i in 0..3u8 {
+            add_virtio_mmio_device(
+                &mut b,
+                i,
+                0xd000_0000 + u32::from(i) * 0x1000,
+                5 + u32::from(i),
+            );
+        }
+        let dsdt = b.build().unwrap();
+        let has = |needle: &[u8]| dsdt.windows(needle.len()).any(|w| w == needle);
+        for i in 0..3u32 {
+            assert!(has(format!("VR{i:02X}").as_bytes()));
+            assert!(has(&(0xd000_0000 + i * 0x1000).to_le_bytes()));
+            let mut irq = vec![0x89, 0x06, 0x00, 0x03, 0x01];
+            irq.extend_from_slice(&(5 + i).to_le_bytes());
+            assert!(has(&irq), "Interrupt {i}");
+        }
+    }
 }
