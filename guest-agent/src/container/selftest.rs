@@ -29,6 +29,7 @@
 //!    left behind).
 //!
 //! Then a second sandbox with `share_pid`: a `sleep` container is visible from another one.
+//! Last, the container RPCs end to end over a ttrpc socket (`crate::rpc::selftest`).
 
 use std::fs;
 use std::path::Path;
@@ -91,7 +92,10 @@ fn run_all(reaper: &Reaper) -> Result<(), String> {
         .destroy(TIMEOUT)
         .map_err(|e| chain("destroy shared sandbox", &e));
     result?;
-    destroyed
+    destroyed?;
+
+    // The same engine through the RPC handlers, over a ttrpc socket.
+    crate::rpc::selftest::run(reaper).map_err(|e| format!("rpc: {e}"))
 }
 
 fn chain(what: &str, e: &dyn std::error::Error) -> String {

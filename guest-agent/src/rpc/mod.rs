@@ -7,11 +7,12 @@
 //! - [`error`]: the one mapping from handler errors to ttrpc status codes.
 //!
 //! - [`slot`]: the agent's one sandbox; [`block`]: finding a virtio-blk disk by serial.
+//! - [`selftest`]: the container RPCs end to end inside the guest (`agent.selftest=containers`).
 //!
 //! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`: it parses the request,
 //! makes one engine call ([`crate::sandbox::Sandbox`], see the table there) and builds the
 //! response; the routing table turns its error into a ttrpc status and logs the outcome.
-//! RPCs that are not done yet answer `UNIMPLEMENTED` ("not implemented yet: <name>"): a call
+//! RPCs that are not done yet answer `UNIMPLEMENTED` ("not implemented yet: `name`"): a call
 //! never crashes the agent.
 //!
 //! Some calls block (WaitProcess, ReadStdout, ReadStderr, OnlineCPUMem with `wait`): the
@@ -24,6 +25,7 @@ pub mod error;
 pub mod health;
 pub mod hotplug;
 pub mod processes;
+pub mod selftest;
 pub mod slot;
 pub mod stdio;
 pub mod system;
