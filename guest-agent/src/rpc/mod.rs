@@ -5,7 +5,6 @@
 //!   [`processes`] (exec, wait, signal), [`stdio`], [`hotplug`], [`system`] (guest facts,
 //!   clock, file copy).
 //! - [`error`]: the one mapping from handler errors to ttrpc status codes.
-//!
 //! - [`slot`]: the agent's one sandbox; [`block`]: finding a virtio-blk disk by serial.
 //! - [`selftest`]: the container RPCs end to end inside the guest (`agent.selftest=containers`).
 //!
