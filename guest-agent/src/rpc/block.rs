@@ -17,6 +17,8 @@ use crate::container::{RootfsSource, DEFAULT_IMAGE};
 
 /// Where the kernel lists block devices.
 pub const BLOCK_SYSFS: &str = "/sys/block";
+/// Where their device nodes are (devtmpfs).
+pub const DEV: &str = "/dev";
 /// How long a disk may take to appear.
 pub const DISK_WAIT: Duration = Duration::from_secs(5);
 /// The longest serial virtio-blk carries (`VIRTIO_BLK_ID_BYTES`).

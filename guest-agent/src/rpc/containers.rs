@@ -1,12 +1,13 @@
 //! Sandbox and container lifecycle: each handler parses its request, makes one call on the
 //! [`Sandbox`] (the table in [`crate::sandbox`]) and builds the response.
 
+use std::path::Path;
 use std::time::Duration;
 
 use protocol::agent::*;
 use protocol::Empty;
 
-use super::block::{self, DISK_WAIT};
+use super::block::{self, BLOCK_SYSFS, DEV, DISK_WAIT};
 use super::{Agent, RpcError};
 use crate::container::spec::{Resources, Spec};
 use crate::container::{CreateRequest, Status};
@@ -48,7 +49,7 @@ pub fn create_container(agent: &Agent, req: CreateContainerRequest) -> Result<Em
     let sandbox = agent.sandbox()?;
     let spec = Spec::from_json(required(&req.oci_spec_json, "oci_spec_json")?)?;
     let requested = block::requested_rootfs(req.rootfs.as_ref())?;
-    let rootfs = block::resolve(requested, &agent.block_sysfs, &agent.dev_dir, DISK_WAIT)?;
+    let rootfs = block::resolve(requested, Path::new(BLOCK_SYSFS), Path::new(DEV), DISK_WAIT)?;
     sandbox.create_container(CreateRequest {
         id: req.container_id,
         exec_id: req.exec_id,

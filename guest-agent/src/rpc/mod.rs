@@ -53,7 +53,7 @@ use slot::SandboxSlot;
 /// Sets the realtime clock to a time since the Epoch.
 pub type SetClock = dyn Fn(Duration) -> io::Result<()> + Send + Sync;
 
-/// What the handlers share: the one sandbox, where the guest's facts and disks are, how to
+/// What the handlers share: the one sandbox, where the guest's facts are, how to
 /// change its clock and online memory. The defaults are the real system; tests swap in fake
 /// sysfs directories and a fake clock.
 pub struct Agent {
@@ -61,10 +61,6 @@ pub struct Agent {
     clock: Box<SetClock>,
     reaper: Option<Reaper>,
     sandbox: SandboxSlot<Sandbox>,
-    /// `/sys/block`: where virtio-blk disks show their serial.
-    block_sysfs: PathBuf,
-    /// `/dev`: where their device nodes are.
-    dev_dir: PathBuf,
     /// `/sys/devices/system/cpu`.
     cpu_sysfs: PathBuf,
     /// The memory onliner; `None`: the process-wide one ([`crate::memory::system`], set up
@@ -80,23 +76,9 @@ impl Agent {
             clock: Box::new(system::set_realtime),
             reaper,
             sandbox: SandboxSlot::new(),
-            block_sysfs: PathBuf::from(block::BLOCK_SYSFS),
-            dev_dir: PathBuf::from("/dev"),
             cpu_sysfs: PathBuf::from(hotplug::CPU_SYSFS),
             onliner: None,
         }
-    }
-
-    /// Looks for disks under `sys_block` (instead of `/sys/block`) and their nodes under
-    /// `dev` (instead of `/dev`).
-    pub fn with_block_dirs(
-        mut self,
-        sys_block: impl Into<PathBuf>,
-        dev: impl Into<PathBuf>,
-    ) -> Self {
-        self.block_sysfs = sys_block.into();
-        self.dev_dir = dev.into();
-        self
     }
 
     /// Reads CPU facts from `dir` instead of `/sys/devices/system/cpu`.
