@@ -9,7 +9,7 @@
 //!
 //! preceded by `SELFTEST containers: <detail>` lines showing what the containers printed.
 //! tests/scenarios/40-container-selftest.sh boots a guest with it and checks the line. It is
-//! a bridge until the RPC path is wired; the RPC handlers call the same `Sandbox` methods.
+//! the engine's own check; its last part drives the same engine through the RPC handlers.
 //!
 //! What it checks, in a sandbox with private pid namespaces:
 //! 1. `hello`: a container with memory and pids limits prints `hello-from-container`, its
