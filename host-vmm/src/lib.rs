@@ -13,6 +13,7 @@ pub mod builder;
 pub mod config;
 pub mod devices;
 pub mod errors;
+pub mod image;
 pub mod kvm;
 pub mod memory;
 pub mod sandbox;
