@@ -1,6 +1,8 @@
 //! OnlineCPUMem: memory only. Hot-added memory blocks are onlined by the agent's onliner
 //! (`crate::memory`, in the `agent.mem_online` mode); with `wait` the call returns once no
-//! block is offline, else right after starting a pass. The VMM has no CPU hotplug, so CPUs
+//! block is offline and, when the host gives `memory_bytes` (the RAM it has plugged in
+//! total), once the blocks cover that much: a hot-add the kernel has not turned into blocks
+//! yet is waited for. Without `wait` it returns right after starting a pass. The VMM has no CPU hotplug, so CPUs
 //! are only checked: `nb_cpus` more than are online is UNIMPLEMENTED, not pretended.
 
 use std::fs;
@@ -17,8 +19,9 @@ use crate::memory::{self, MemoryError, Onliner};
 
 /// Where the kernel describes CPUs.
 pub const CPU_SYSFS: &str = "/sys/devices/system/cpu";
-/// How long a waiting OnlineCPUMem keeps trying.
-pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a waiting OnlineCPUMem keeps trying (a hot-add of many GiB is onlined one
+/// block at a time; nested, a 1 GiB add takes under a second).
+pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, RpcError> {
     if req.nb_cpus > 0 {
@@ -29,9 +32,20 @@ pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, 
     }
     let onliner = agent.onliner.clone().unwrap_or_else(memory::system);
     if req.wait {
-        let report = onliner
-            .online_all_blocking(ONLINE_TIMEOUT)
-            .map_err(memory_error)?;
+        let report = if req.memory_bytes > 0 {
+            let block = crate::guest_details::read_block_size(onliner.root())
+                .map_err(|e| RpcError::Internal(error_chain(&e)))?
+                .ok_or_else(|| {
+                    RpcError::InvalidArgument(
+                        "memory_bytes: this guest has no memory block size (no memory hotplug)"
+                            .into(),
+                    )
+                })?;
+            onliner.online_all_covering(req.memory_bytes, block, ONLINE_TIMEOUT)
+        } else {
+            onliner.online_all_blocking(ONLINE_TIMEOUT)
+        }
+        .map_err(memory_error)?;
         tracing::info!("OnlineCPUMem: {report}");
     } else {
         std::thread::Builder::new()
@@ -137,6 +151,42 @@ mod tests {
         assert_eq!(state(&dir, 1), "online_movable");
         assert_eq!(state(&dir, 2), "online_movable");
         assert_eq!(state(&dir, 0), "online");
+    }
+
+    #[test]
+    fn test_memory_bytes_waits_for_the_blocks_to_cover_it() {
+        let dir = TempDir::new("hotplug-cover");
+        let agent = fake_agent(&dir);
+        fs::write(dir.path().join("memory/block_size_bytes"), "8000000\n").unwrap();
+        let mut req = OnlineCPUMemRequest::new();
+        req.wait = true;
+        // Three blocks of 128 MiB are there: 384 MiB is covered at once.
+        req.memory_bytes = 384 << 20;
+        online_cpu_mem(&agent, req.clone()).unwrap();
+        assert_eq!(state(&dir, 2), "online_movable");
+        // A fourth block appears later; the call waits for it and onlines it.
+        let block = dir.path().join("memory/memory3");
+        let adder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            fs::create_dir_all(&block).unwrap();
+            fs::write(block.join("state"), "offline").unwrap();
+        });
+        req.memory_bytes = 512 << 20;
+        online_cpu_mem(&agent, req).unwrap();
+        adder.join().unwrap();
+        assert_eq!(state(&dir, 3), "online_movable");
+    }
+
+    #[test]
+    fn test_memory_bytes_without_block_size_is_refused() {
+        let dir = TempDir::new("hotplug-noblock");
+        let agent = fake_agent(&dir);
+        let mut req = OnlineCPUMemRequest::new();
+        req.wait = true;
+        req.memory_bytes = 1 << 30;
+        let e = online_cpu_mem(&agent, req).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_ARGUMENT);
+        assert!(e.to_string().contains("memory_bytes"), "{e}");
     }
 
     #[test]
