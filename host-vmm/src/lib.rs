@@ -16,6 +16,7 @@ pub mod errors;
 pub mod image;
 pub mod kvm;
 pub mod memory;
+pub mod oci;
 pub mod sandbox;
 pub mod units;
 pub mod vmm;

@@ -8,8 +8,11 @@ mod cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use cmd::run::{NamespaceFlags, RootfsChoice, RunRequest};
+use cmd::sandbox_vm::VmRequest;
 use host_vmm::config::{self, Overrides};
 use host_vmm::errors::error_chain;
+use host_vmm::oci::{ProcessOptions, ResourceOptions};
 use host_vmm::vmm::stop_signals;
 
 const EXIT_CODES: &str = "\
@@ -19,6 +22,33 @@ Exit status of `boot`:
   2  the guest reset (reboot, i8042 or ACPI reset, kernel panic with panic=-1)
   3  a vCPU triple-faulted or KVM could not run it (registers are logged)
   128+N  host-vmm was stopped by signal N (SIGINT, SIGTERM, SIGHUP); the VM was torn down";
+
+const RUN_EXIT_CODES: &str = "\
+Exit status of `run` and `exec` (as docker's):
+  0-255  the container's (or the exec'd process's) exit code; 128+N when a signal N killed
+         it (137: SIGKILL, e.g. the OOM killer; 143: SIGTERM)
+  1      host-vmm failed before anything started (a refused or invalid option, the
+         configuration, the bundle), or lost the sandbox while the container ran
+  125    the sandbox or the container could not be started (VM, agent, CreateContainer,
+         StartContainer); nothing is left running
+`run --id ID` without a command keeps the sandbox running, exiting like `boot`.
+
+Namespaces: every container of a sandbox shares the sandbox's network (--net pod) and IPC
+(--ipc pod) namespaces, has its own uts namespace (--uts container) and its own pid
+namespace (--pid container) or the sandbox's (--pid pod). `host` is refused for all four:
+the container runs inside a VM and cannot join a namespace of the host.
+
+Memory: -m/--memory sets the container's memory limit. The sandbox boots with
+default_memory; a larger limit hot-adds the difference (whole memory blocks) before the
+container is created.";
+
+const CONTAINER_HELP: &str = "\
+Output of containers started with `create` + `start` (without --attach): nobody reads it.
+Each of its stdout and stderr is a pipe in the guest that holds 64 KiB; once full, the
+container's writes block until it is read, so give such containers quiet commands or
+redirect their output inside the container (sh -c 'cmd >/tmp/log 2>&1'). Its stdin is
+closed at start. `start --attach` streams it like `run` instead, and `exec` streams the
+process it starts.";
 
 #[derive(Parser)]
 #[command(name = "host-vmm", version, about, after_help = EXIT_CODES)]
@@ -63,6 +93,193 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Run a command in a container in a new sandbox VM, attached, and exit with its code.
+    /// Without a command (and with --id), start a sandbox for `create`/`exec` and keep it
+    /// running until SIGTERM.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Run(RunArgs),
+    /// Create a container in a running sandbox (not started).
+    #[command(after_help = CONTAINER_HELP)]
+    Create(CreateArgs),
+    /// Start a created container.
+    #[command(after_help = CONTAINER_HELP)]
+    Start {
+        sandbox: String,
+        container: String,
+        /// Stream its stdio (like `run`) and exit with its code.
+        #[arg(short, long)]
+        attach: bool,
+        /// With --attach: copy stdin to it.
+        #[arg(short, long, requires = "attach")]
+        interactive: bool,
+    },
+    /// Run a command in a running container, attached; exit with its code.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Exec(ExecArgs),
+    /// Send a signal (name or number; default TERM) to every process of a container.
+    Kill {
+        sandbox: String,
+        container: String,
+        #[arg(value_name = "SIGNAL")]
+        signal: Option<String>,
+    },
+    /// Wait for a container's init process; print and exit with its code.
+    Wait { sandbox: String, container: String },
+    /// Remove a container (its processes are killed).
+    Delete { sandbox: String, container: String },
+    /// List a sandbox's containers.
+    Ps { sandbox: String },
+    /// A container's resource usage, one key=value per line.
+    Stats { sandbox: String, container: String },
+}
+
+/// Options of the container's process (run, create, exec).
+#[derive(clap::Args, Debug, Clone)]
+struct ProcessArgs {
+    /// Set an environment variable (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory in the container (absolute).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// Give the process a terminal (stderr is merged into it).
+    #[arg(short = 't', long)]
+    tty: bool,
+}
+
+/// Resource limits of a container (run, create).
+#[derive(clap::Args, Debug, Clone)]
+struct ResourceArgs {
+    /// Memory limit in MiB (the sandbox grows to hold it).
+    #[arg(short = 'm', long = "memory", value_name = "MIB")]
+    memory: Option<u64>,
+    /// CPU time, in CPUs (e.g. 0.5): a CFS quota per 100 ms period.
+    #[arg(long, value_name = "N")]
+    cpus: Option<f64>,
+    /// Most processes in the container.
+    #[arg(long, value_name = "N")]
+    pids_limit: Option<u64>,
+}
+
+/// Where the root filesystem comes from (run, create). Neither: the default image.
+#[derive(clap::Args, Debug, Clone)]
+struct RootfsArgs {
+    /// An OCI bundle: DIR/config.json and its root.path.
+    #[arg(long, value_name = "DIR", conflicts_with = "rootfs")]
+    bundle: Option<PathBuf>,
+    /// A root filesystem directory (with the default spec).
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Sandbox (and container) id; names the runtime directory. Default: hv-<pid>.
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+    /// Configuration file (as for `boot`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the guest console to FILE (default: discarded).
+    #[arg(long, value_name = "FILE")]
+    console: Option<PathBuf>,
+    #[command(flatten)]
+    rootfs: RootfsArgs,
+    #[command(flatten)]
+    resources: ResourceArgs,
+    #[command(flatten)]
+    process: ProcessArgs,
+    /// Copy the host's stdin to the container.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Network namespace: pod (the sandbox's). host is refused.
+    #[arg(long, value_name = "MODE")]
+    net: Option<String>,
+    /// IPC namespace: pod (the sandbox's). host is refused.
+    #[arg(long, value_name = "MODE")]
+    ipc: Option<String>,
+    /// Pid namespace: container (its own) or pod (the sandbox's). host is refused.
+    #[arg(long, value_name = "MODE")]
+    pid: Option<String>,
+    /// Uts namespace: container (its own). host is refused.
+    #[arg(long, value_name = "MODE")]
+    uts: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct CreateArgs {
+    sandbox: String,
+    container: String,
+    #[command(flatten)]
+    rootfs: RootfsArgs,
+    #[command(flatten)]
+    resources: ResourceArgs,
+    #[command(flatten)]
+    process: ProcessArgs,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ExecArgs {
+    sandbox: String,
+    container: String,
+    #[command(flatten)]
+    process: ProcessArgs,
+    /// Copy the host's stdin to the process.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<String>,
+}
+
+impl ProcessArgs {
+    fn options(&self, args: Vec<String>) -> ProcessOptions {
+        ProcessOptions {
+            args,
+            env: self.env.clone(),
+            cwd: self.workdir.clone(),
+            terminal: self.tty,
+        }
+    }
+}
+
+impl ResourceArgs {
+    fn options(&self) -> ResourceOptions {
+        ResourceOptions {
+            memory_mib: self.memory,
+            cpus: self.cpus,
+            pids_limit: self.pids_limit,
+        }
+    }
+}
+
+impl RootfsArgs {
+    fn choice(&self) -> RootfsChoice {
+        match (&self.bundle, &self.rootfs) {
+            (Some(b), _) => RootfsChoice::Bundle(b.clone()),
+            (None, Some(r)) => RootfsChoice::Dir(r.clone()),
+            (None, None) => RootfsChoice::Default,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -132,7 +349,7 @@ fn init_logging(verbose: u8) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Boot(args) => {
-            let outcome = cmd::boot::boot(cmd::boot::BootRequest {
+            let outcome = cmd::boot::boot(VmRequest {
                 id: args.id,
                 config: args.config,
                 console: args.console,
@@ -144,6 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     kernel_params: args.kernel_params,
                 },
                 verbose: cli.verbose > 0,
+                disks: Vec::new(),
             })?;
             let code = outcome.exit_code();
             if code == 0 {
@@ -183,6 +401,82 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => {
+            let code = cmd::run::run(RunRequest {
+                vm: VmRequest {
+                    id: args.id,
+                    config: args.config,
+                    // The console is the guest kernel's, not the container's: off by default.
+                    console: Some(args.console.unwrap_or_else(|| PathBuf::from("/dev/null"))),
+                    overrides: Overrides::default(),
+                    verbose: cli.verbose > 0,
+                    disks: Vec::new(),
+                },
+                rootfs: args.rootfs.choice(),
+                process: args.process.options(args.command),
+                resources: args.resources.options(),
+                namespaces: NamespaceFlags {
+                    net: args.net,
+                    ipc: args.ipc,
+                    pid: args.pid,
+                    uts: args.uts,
+                },
+                interactive: args.interactive,
+            })?;
+            Ok(ExitCode::from(code))
+        }
+        Command::Create(args) => {
+            cmd::containers::create(cmd::containers::CreateRequest {
+                sandbox: args.sandbox,
+                container: args.container,
+                rootfs: args.rootfs.choice(),
+                process: args.process.options(args.command),
+                resources: args.resources.options(),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start {
+            sandbox,
+            container,
+            attach,
+            interactive,
+        } => Ok(ExitCode::from(cmd::containers::start(
+            &sandbox,
+            &container,
+            attach,
+            interactive,
+        )?)),
+        Command::Exec(args) => Ok(ExitCode::from(cmd::containers::exec(
+            &args.sandbox,
+            &args.container,
+            args.process.options(args.command),
+            args.interactive,
+        )?)),
+        Command::Kill {
+            sandbox,
+            container,
+            signal,
+        } => {
+            cmd::containers::kill(&sandbox, &container, signal.as_deref().unwrap_or("TERM"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wait { sandbox, container } => {
+            let code = cmd::containers::wait(&sandbox, &container)?;
+            println!("{code}");
+            Ok(ExitCode::from(code))
+        }
+        Command::Delete { sandbox, container } => {
+            cmd::containers::delete(&sandbox, &container)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ps { sandbox } => {
+            print!("{}", cmd::containers::ps(&sandbox)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats { sandbox, container } => {
+            print!("{}", cmd::containers::stats(&sandbox, &container)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -190,6 +484,11 @@ fn main() -> ExitCode {
     // Before any thread starts, so that only the stop-signal thread gets them.
     if let Err(e) = stop_signals::block_stop_signals() {
         eprintln!("host-vmm: error: cannot block the stop signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Also before any thread: `run` and `exec` resize the container's terminal on SIGWINCH.
+    if let Err(e) = cmd::session::block_winch() {
+        eprintln!("host-vmm: error: cannot block SIGWINCH: {e}");
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
@@ -246,5 +545,112 @@ mod tests {
         assert_eq!(b.kernel_params.as_deref(), Some("a=1 b=2"));
         assert!(Cli::try_parse_from(["host-vmm", "config", "show", "--config", "x"]).is_ok());
         assert!(Cli::try_parse_from(["host-vmm", "boot", "--memory", "lots"]).is_err());
+    }
+
+    #[test]
+    fn test_cli_parses_run() {
+        let cli = Cli::try_parse_from([
+            "host-vmm",
+            "run",
+            "--id",
+            "c1",
+            "-m",
+            "64",
+            "--cpus",
+            "0.5",
+            "-t",
+            "-i",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "-w",
+            "/tmp",
+            "--net",
+            "host",
+            "--pid",
+            "pod",
+            "--",
+            "sh",
+            "-c",
+            "echo -n hi",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(r.id.as_deref(), Some("c1"));
+        assert_eq!(r.resources.memory, Some(64));
+        assert_eq!(r.resources.cpus, Some(0.5));
+        assert!(r.process.tty && r.interactive);
+        assert_eq!(r.process.env, ["A=1", "B=2"]);
+        assert_eq!(r.process.workdir.as_deref(), Some("/tmp"));
+        // Refused later, by our own check (exit 1, not clap's 2).
+        assert_eq!(r.net.as_deref(), Some("host"));
+        assert_eq!(r.pid.as_deref(), Some("pod"));
+        assert_eq!(r.command, ["sh", "-c", "echo -n hi"]);
+        assert_eq!(r.rootfs.choice(), RootfsChoice::Default);
+        let opts = r.process.options(r.command.clone());
+        assert_eq!(opts.args[0], "sh");
+        assert!(opts.terminal);
+    }
+
+    #[test]
+    fn test_cli_run_without_dashdash_and_rootfs_choices() {
+        let cli = Cli::try_parse_from(["host-vmm", "run", "echo", "-n", "x"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(r.command, ["echo", "-n", "x"]);
+        let cli = Cli::try_parse_from(["host-vmm", "run", "--bundle", "b", "--", "sh"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(r.rootfs.choice(), RootfsChoice::Bundle("b".into()));
+        assert!(
+            Cli::try_parse_from(["host-vmm", "run", "--bundle", "b", "--rootfs", "r"]).is_err()
+        );
+        // Sandbox only: no command.
+        let cli = Cli::try_parse_from(["host-vmm", "run", "--id", "pod1"]).unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!("not run");
+        };
+        assert!(r.command.is_empty());
+    }
+
+    #[test]
+    fn test_cli_parses_container_subcommands() {
+        let cli = Cli::try_parse_from([
+            "host-vmm", "create", "pod1", "c2", "-e", "X=1", "--", "nc", "-l", "-p", "8080",
+        ])
+        .unwrap();
+        let Command::Create(c) = cli.command else {
+            panic!("not create");
+        };
+        assert_eq!((c.sandbox.as_str(), c.container.as_str()), ("pod1", "c2"));
+        assert_eq!(c.command, ["nc", "-l", "-p", "8080"]);
+        let cli = Cli::try_parse_from([
+            "host-vmm", "exec", "-t", "-i", "pod1", "c2", "--", "ls", "-l",
+        ])
+        .unwrap();
+        let Command::Exec(e) = cli.command else {
+            panic!("not exec");
+        };
+        assert!(e.process.tty && e.interactive);
+        assert_eq!(e.command, ["ls", "-l"]);
+        assert!(Cli::try_parse_from(["host-vmm", "exec", "pod1", "c2"]).is_err());
+        let cli = Cli::try_parse_from(["host-vmm", "kill", "pod1", "c2", "KILL"]).unwrap();
+        assert!(matches!(cli.command, Command::Kill { signal: Some(ref s), .. } if s == "KILL"));
+        let cli = Cli::try_parse_from(["host-vmm", "start", "-a", "pod1", "c2"]).unwrap();
+        assert!(matches!(cli.command, Command::Start { attach: true, .. }));
+        assert!(Cli::try_parse_from(["host-vmm", "start", "-i", "pod1", "c2"]).is_err());
+        for args in [
+            &["host-vmm", "wait", "p", "c"][..],
+            &["host-vmm", "delete", "p", "c"],
+            &["host-vmm", "ps", "p"],
+            &["host-vmm", "stats", "p", "c"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
     }
 }

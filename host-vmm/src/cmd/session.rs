@@ -1,0 +1,223 @@
+//! Attaching to a started process (`run`, `exec`): stream its stdio, forward host signals,
+//! wait for its end.
+//!
+//! Signals: the first SIGINT/SIGTERM/SIGHUP is forwarded to the process (`run`: to every
+//! process of the container; SIGHUP as SIGTERM); a second one, or [`KILL_AFTER`] without an exit, sends SIGKILL; a
+//! third gives up waiting (the caller then tears the sandbox down). SIGWINCH resizes the
+//! container's terminal.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use host_vmm::agent::{AgentClient, ClientError, ProcessExit};
+use host_vmm::vmm::{stop_signals::STOP_SIGNALS, ExitSignal, GuestExit};
+
+use super::stdio::{self, Output, RawTerminal, Target};
+
+/// After a forwarded stop signal, SIGKILL follows if the container has not exited.
+pub const KILL_AFTER: Duration = Duration::from_secs(10);
+/// How long output may stay open after the process ended.
+const DRAIN_BOUND: Duration = Duration::from_secs(10);
+
+/// How to attach.
+pub struct Attach {
+    pub target: Target,
+    /// The process has a terminal (`-t`): no separate stderr; raw host terminal.
+    pub tty: bool,
+    /// Copy the host's stdin (`-i`); otherwise the process's stdin is closed at once
+    /// (with a terminal, left open: closing it would send ^D).
+    pub interactive: bool,
+    /// Forward host signals to every process of the container (`run`), not only to this
+    /// process (`exec`).
+    pub signal_container: bool,
+}
+
+enum Event {
+    Exited(Result<ProcessExit, ClientError>),
+    Signal(i32),
+    VmEnded(GuestExit),
+}
+
+/// The signals a session waits for (blocked in every thread by `main`).
+pub fn session_signals() -> Vec<libc::c_int> {
+    let mut s = STOP_SIGNALS.to_vec();
+    s.push(libc::SIGWINCH);
+    s
+}
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+    }
+    set
+}
+
+/// Blocks SIGWINCH in the calling thread and its future threads (with the stop signals,
+/// which `main` blocks first), so only the session's signal thread takes it.
+pub fn block_winch() -> std::io::Result<()> {
+    let set = sigset(&[libc::SIGWINCH]);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+fn spawn_signal_thread(tx: Sender<Event>) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("session-signals".into())
+        .spawn(move || loop {
+            let set = sigset(&session_signals());
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 && tx.send(Event::Signal(sig)).is_err()
+            {
+                return;
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
+
+/// Streams the process `attach.target` (already started) and waits for it. `connect` opens
+/// a new agent connection (one per pump and one for the wait); `control` sends signals and
+/// resizes. With `vm_exit`, a VM that ends first is an error.
+pub fn attach_and_wait(
+    connect: &dyn Fn() -> anyhow::Result<AgentClient>,
+    control: &AgentClient,
+    attach: &Attach,
+    vm_exit: Option<Arc<ExitSignal>>,
+) -> anyhow::Result<ProcessExit> {
+    let target = &attach.target;
+    let _raw = if attach.tty {
+        RawTerminal::enable()?
+    } else {
+        None
+    };
+    let resize = || {
+        if let Some((rows, cols)) = stdio::window_size() {
+            if let Err(e) = control.tty_win_resize(&target.container, &target.exec, rows, cols) {
+                tracing::debug!("terminal resize: {e}");
+            }
+        }
+    };
+    if attach.tty {
+        resize();
+    }
+    let mut pumps = vec![stdio::spawn_output_pump(
+        connect()?,
+        target.clone(),
+        Output::Stdout,
+    )?];
+    if !attach.tty {
+        pumps.push(stdio::spawn_output_pump(
+            connect()?,
+            target.clone(),
+            Output::Stderr,
+        )?);
+    }
+    if attach.interactive {
+        stdio::spawn_stdin_pump(connect()?, target.clone())?;
+    } else if !attach.tty {
+        control
+            .close_stdin(&target.container, &target.exec)
+            .context("cannot close the process's stdin")?;
+    }
+
+    let (tx, rx) = mpsc::channel();
+    let waiter = connect()?;
+    let wait_tx = tx.clone();
+    let wait_target = target.clone();
+    std::thread::Builder::new()
+        .name("wait".into())
+        .spawn(move || {
+            let r = waiter.wait_process(&wait_target.container, &wait_target.exec);
+            let _ = wait_tx.send(Event::Exited(r));
+        })
+        .context("cannot start the wait thread")?;
+    if let Some(exit) = vm_exit {
+        let vm_tx = tx.clone();
+        std::thread::Builder::new()
+            .name("vm-watch".into())
+            .spawn(move || {
+                let _ = vm_tx.send(Event::VmEnded(exit.wait()));
+            })
+            .context("cannot start the VM watch thread")?;
+    }
+    spawn_signal_thread(tx)?;
+
+    let mut stops = 0;
+    let mut kill_at: Option<Instant> = None;
+    let exit = loop {
+        let event = match kill_at {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(e) => e,
+                Err(RecvTimeoutError::Timeout) => {
+                    tracing::warn!("container {} did not stop: SIGKILL", target.container);
+                    signal(control, attach, libc::SIGKILL);
+                    kill_at = None;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!("lost the wait thread"),
+            },
+            None => rx.recv().context("lost the wait thread")?,
+        };
+        match event {
+            Event::Exited(r) => {
+                break r.with_context(|| format!("waiting for container {}", target.container))?
+            }
+            Event::VmEnded(outcome) => {
+                bail!("the sandbox VM ended before the process did: {outcome}")
+            }
+            Event::Signal(libc::SIGWINCH) => {
+                if attach.tty {
+                    resize();
+                }
+            }
+            Event::Signal(sig) => {
+                stops += 1;
+                match stops {
+                    1 => {
+                        let fwd = if sig == libc::SIGHUP {
+                            libc::SIGTERM
+                        } else {
+                            sig
+                        };
+                        tracing::info!(signal = sig, "forwarding to the container");
+                        signal(control, attach, fwd);
+                        kill_at = Some(Instant::now() + KILL_AFTER);
+                    }
+                    2 => {
+                        signal(control, attach, libc::SIGKILL);
+                        kill_at = None;
+                    }
+                    _ => bail!("stopped by signal {sig} before the container exited"),
+                }
+            }
+        }
+    };
+    stdio::drain(pumps, DRAIN_BOUND);
+    Ok(exit)
+}
+
+fn signal(control: &AgentClient, attach: &Attach, sig: i32) {
+    let sig = u32::try_from(sig).unwrap_or(15);
+    let target = &attach.target;
+    let exec = if attach.signal_container {
+        ""
+    } else {
+        target.exec.as_str()
+    };
+    if let Err(e) = control.signal_process(&target.container, exec, sig) {
+        tracing::warn!("cannot signal container {}: {e}", target.container);
+    }
+}
