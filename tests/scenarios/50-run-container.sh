@@ -1,0 +1,113 @@
+# `host-vmm run`: one container in a fresh sandbox VM, attached like `docker run`. Each run
+# boots a VM, creates the container from the default image (busybox) over the agent's
+# RPCs, streams its stdio, and exits with its status; the VM and the runtime directory are
+# gone afterwards. Covered: stdout, exit codes (42; 137 for SIGKILL), stdin round trip
+# with -i, a terminal with -t, a large stdout byte for byte (sha256 against the same data
+# made on the host), an OOM kill under -m reported on stderr, -m above the boot RAM grows
+# the VM by memory hotplug, -e/-w, and no VM process or runtime directory left behind.
+# shellcheck shell=sh
+set -eu
+. "$REPO/tests/lib/assert.sh"
+. "$REPO/tests/lib/vmm.sh"
+
+need_file GUEST_KERNEL
+need_file GUEST_INITRD
+command -v host-vmm >/dev/null || fail "host-vmm is not on PATH (cargo build -p host-vmm)"
+# On tmpfs: Unix sockets cannot be bound on the 9p results share.
+export HOST_VMM_RUNTIME_DIR="/tmp/host-vmm-runtime-$$"
+config="$RESULTS/configuration.toml"
+write_config "$config" "" "default_memory = 512" "memory_slots = 2" "default_maxmemory = 2048"
+# Big output over emulated nested KVM: MiB.
+BIG_MIB=${BIG_MIB:-100}
+
+# ctr NAME ARGS...: `host-vmm run ARGS` (stdin from /dev/null unless CTR_STDIN names a
+# file), stdout and stderr in $RESULTS/NAME.{out,err}; sets RC and MS (wall time).
+ctr() {
+    ctr_name=$1
+    shift
+    ctr_start=$(now_ms)
+    RC=0
+    timeout -k 10 "${RUN_TIMEOUT:-180}" host-vmm run --config "$config" \
+        --console "$RESULTS/$ctr_name.console" "$@" \
+        <"${CTR_STDIN:-/dev/null}" >"$RESULTS/$ctr_name.out" 2>"$RESULTS/$ctr_name.err" || RC=$?
+    MS=$(($(now_ms) - ctr_start))
+    [ "$RC" -ne 124 ] || { tail -n 20 "$RESULTS/$ctr_name.err" >&2; fail "$ctr_name: timed out"; }
+}
+
+# no_leftover WHAT: no runtime directory entry and no host-vmm process remain.
+no_leftover() {
+    left=$(ls -A "$HOST_VMM_RUNTIME_DIR" 2>/dev/null || true)
+    [ -z "$left" ] || fail "$1: runtime directory left: $left"
+    assert_no_leftover host-vmm
+}
+
+step "run -- echo hello"
+ctr hello --id hello -- echo hello
+[ "$RC" -eq 0 ] || { cat "$RESULTS/hello.err" >&2; fail "echo hello: exit status $RC"; }
+assert_eq "echo hello: stdout" "hello" "$(cat "$RESULTS/hello.out")"
+no_leftover "echo hello"
+step "hello in $MS ms (boot, container, teardown)"
+
+step "run -- sh -c 'exit 42'"
+ctr exit42 -- sh -c 'exit 42'
+assert_eq "exit 42: status" 42 "$RC"
+no_leftover "exit 42"
+
+step "stdout and stderr are kept apart; -e and -w"
+ctr streams -e GREETING=hi -w /tmp -- sh -c 'echo "$GREETING from $(pwd)"; echo oops >&2'
+assert_eq "streams: status" 0 "$RC"
+assert_eq "streams: stdout" "hi from /tmp" "$(cat "$RESULTS/streams.out")"
+assert_grep '^oops$' "$RESULTS/streams.err" "streams: stderr"
+
+step "killed by SIGKILL: 137"
+# The container's init is pid 1 of its own pid namespace, which ignores signals it has no
+# handler for, even SIGKILL from inside; a child of it is killed as usual.
+ctr kill9 -- sh -c 'sh -c "kill -9 \$\$"; exit $?'
+assert_eq "kill -9: status" 137 "$RC"
+# With the pod's pid namespace the init is an ordinary process: a real SIGKILL death.
+ctr kill9pod --pid pod -- sh -c 'kill -9 $$'
+assert_eq "kill -9 (--pid pod): status" 137 "$RC"
+
+step "stdin round trip with -i"
+printf abc >"$RESULTS/abc.in"
+CTR_STDIN="$RESULTS/abc.in" ctr stdin -i -- cat
+assert_eq "stdin: status" 0 "$RC"
+assert_eq "stdin: echoed" "abc" "$(cat "$RESULTS/stdin.out")"
+# Without -i the container's stdin is closed: cat ends at once.
+ctr nostdin -- cat
+assert_eq "no -i: status" 0 "$RC"
+
+step "a terminal with -t"
+ctr tty -t -- sh -c 'test -t 1 && echo is-a-tty'
+assert_eq "tty: status" 0 "$RC"
+assert_grep 'is-a-tty' "$RESULTS/tty.out" "tty: the process has a terminal"
+
+step "$BIG_MIB MiB of stdout, byte for byte"
+gen="yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c $((BIG_MIB * 1048576))"
+want=$(sh -c "$gen" | sha256sum | cut -d' ' -f1)
+ctr big -- sh -c "$gen"
+assert_eq "big: status" 0 "$RC"
+size=$(wc -c <"$RESULTS/big.out")
+assert_eq "big: bytes" "$((BIG_MIB * 1048576))" "$size"
+assert_eq "big: sha256" "$want" "$(sha256sum <"$RESULTS/big.out" | cut -d' ' -f1)"
+step "$BIG_MIB MiB in $MS ms"
+rm -f "$RESULTS/big.out"
+
+step "-m 64: allocating 128 MiB is OOM-killed"
+ctr oom -m 64 -- sh -c 'x=$(head -c 134217728 /dev/zero | tr "\0" a); echo survived ${#x}'
+cat "$RESULTS/oom.err"
+assert_eq "oom: status" 137 "$RC"
+assert_grep '^host-vmm: container [^ ]+ was OOM-killed \(memory limit 64 MiB\)$' "$RESULTS/oom.err" "oom: reported"
+if grep -q survived "$RESULTS/oom.out"; then fail "oom: the allocation survived"; fi
+
+step "-m 1024 with 512 MiB at boot: the sandbox grows by hotplug"
+ctr grow -v -m 1024 -- sh -c 'grep MemTotal /proc/meminfo'
+assert_eq "grow: status" 0 "$RC"
+kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' "$RESULTS/grow.out")
+[ "${kib:-0}" -ge 900000 ] || fail "grow: MemTotal ${kib:-?} kB in the container, want about 1 GiB"
+assert_grep 'memory hot-added' "$RESULTS/grow.err" "grow: hot-add logged"
+step "grow: MemTotal $kib kB"
+
+no_leftover "all runs"
+rmdir "$HOST_VMM_RUNTIME_DIR" 2>/dev/null || true
+step "PASS"
