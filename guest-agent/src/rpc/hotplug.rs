@@ -46,7 +46,10 @@ pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, 
             onliner.online_all_blocking(ONLINE_TIMEOUT)
         }
         .map_err(memory_error)?;
-        tracing::info!("OnlineCPUMem: {report}");
+        match memory::mem_total_kib() {
+            Some(kib) => tracing::info!("memory: OnlineCPUMem: {report}, MemTotal now {kib} kB"),
+            None => tracing::info!("memory: OnlineCPUMem: {report}"),
+        }
     } else {
         std::thread::Builder::new()
             .name("online-memory".into())
