@@ -319,6 +319,10 @@ struct BootArgs {
     /// Appended to the configured `kernel_params`.
     #[arg(long, value_name = "STR")]
     kernel_params: Option<String>,
+    /// Attach a virtio-blk disk (repeatable; for tests): a file, read-only
+    /// with `ro`, with the serial the guest sees (ASCII, at most 20 bytes).
+    #[arg(long = "disk", value_name = "PATH[,ro][,serial=S]", hide = true)]
+    disks: Vec<host_vmm::builder::DiskConfig>,
 }
 
 #[derive(Subcommand)]
@@ -361,7 +365,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     kernel_params: args.kernel_params,
                 },
                 verbose: cli.verbose > 0,
-                disks: Vec::new(),
+                disks: args.disks,
             })?;
             let code = outcome.exit_code();
             if code == 0 {
@@ -545,6 +549,21 @@ mod tests {
         assert_eq!(b.kernel_params.as_deref(), Some("a=1 b=2"));
         assert!(Cli::try_parse_from(["host-vmm", "config", "show", "--config", "x"]).is_ok());
         assert!(Cli::try_parse_from(["host-vmm", "boot", "--memory", "lots"]).is_err());
+        let cli = Cli::try_parse_from([
+            "host-vmm",
+            "boot",
+            "--disk",
+            "a.img,ro,serial=s1",
+            "--disk",
+            "b.img",
+        ])
+        .unwrap();
+        let Command::Boot(b) = cli.command else {
+            panic!("not boot");
+        };
+        assert_eq!(b.disks.len(), 2);
+        assert!(b.disks[0].read_only && b.disks[0].serial == "s1");
+        assert!(Cli::try_parse_from(["host-vmm", "boot", "--disk", "a,bogus"]).is_err());
     }
 
     #[test]

@@ -30,6 +30,44 @@ pub struct DiskConfig {
     pub serial: String,
 }
 
+/// Why a `--disk` argument was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiskArgError {
+    #[error("empty disk path (want PATH[,ro][,serial=S])")]
+    NoPath,
+    #[error("unknown disk option {0:?} (want PATH[,ro][,serial=S])")]
+    Option(String),
+}
+
+/// `PATH[,ro][,serial=S]`, as `host-vmm boot --disk` takes it. The serial
+/// is checked when the disk is opened.
+impl std::str::FromStr for DiskConfig {
+    type Err = DiskArgError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.split(',');
+        let path = parts
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or(DiskArgError::NoPath)?;
+        let mut cfg = DiskConfig {
+            path: PathBuf::from(path),
+            ..Default::default()
+        };
+        for opt in parts {
+            match opt {
+                "ro" => cfg.read_only = true,
+                "rw" => cfg.read_only = false,
+                _ => match opt.strip_prefix("serial=") {
+                    Some(serial) => cfg.serial = serial.to_string(),
+                    None => return Err(DiskArgError::Option(opt.to_string())),
+                },
+            }
+        }
+        Ok(cfg)
+    }
+}
+
 struct Running {
     kill: EventFd,
     thread: JoinHandle<()>,
@@ -165,6 +203,27 @@ impl Drop for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_disk_config_from_cli_argument() {
+        let d: DiskConfig = "/img/a.erofs,ro,serial=rootfs".parse().unwrap();
+        assert_eq!(
+            d,
+            DiskConfig {
+                path: "/img/a.erofs".into(),
+                read_only: true,
+                serial: "rootfs".into()
+            }
+        );
+        let d: DiskConfig = "scratch.img".parse().unwrap();
+        assert_eq!((d.read_only, d.serial.as_str()), (false, ""));
+        assert_eq!("".parse::<DiskConfig>(), Err(DiskArgError::NoPath));
+        assert_eq!(",ro".parse::<DiskConfig>(), Err(DiskArgError::NoPath));
+        assert_eq!(
+            "a,readonly".parse::<DiskConfig>(),
+            Err(DiskArgError::Option("readonly".into()))
+        );
+    }
 
     #[test]
     fn test_block_config_space_layout() {
