@@ -111,9 +111,9 @@ mod x86_64 {
             #[source]
             source: VsockError,
         },
-        #[error("disk {}: cannot attach", path.display())]
+        #[error("cannot attach virtio-blk disk {index}")]
         Disk {
-            path: PathBuf,
+            index: usize,
             #[source]
             source: DiskError,
         },
@@ -227,11 +227,8 @@ mod x86_64 {
                 virtio.len(),
             )?);
         }
-        for disk in &opts.disks {
-            let block = Block::new(disk).map_err(|source| BuildError::Disk {
-                path: disk.path.clone(),
-                source,
-            })?;
+        for (index, disk) in opts.disks.iter().enumerate() {
+            let block = Block::new(disk).map_err(|source| BuildError::Disk { index, source })?;
             virtio.push(add_virtio(
                 &vm,
                 &mut mmio,
