@@ -491,12 +491,19 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Also before any thread: `run` and `exec` resize the container's terminal on SIGWINCH.
-    if let Err(e) = cmd::session::block_winch() {
+    if let Err(e) = cmd::signals::block_winch() {
         eprintln!("host-vmm: error: cannot block SIGWINCH: {e}");
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // `boot` has its own stop-signal thread; every other command routes signals here.
+    if !matches!(cli.command, Command::Boot(_)) {
+        if let Err(e) = cmd::signals::start() {
+            eprintln!("host-vmm: error: cannot start the signal thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -278,10 +278,13 @@ impl AgentClient {
         Ok(())
     }
 
-    /// `OnlineCPUMem { wait: true }`: returns once hot-added memory (and CPUs) are online.
-    pub fn online_cpu_mem(&self) -> Result<(), ClientError> {
+    /// `OnlineCPUMem { wait: true }`: returns once hot-added memory (and CPUs) are online;
+    /// `memory_bytes`, the RAM plugged in total, makes the agent also wait for blocks the
+    /// kernel has not created yet (0: only what is present).
+    pub fn online_cpu_mem(&self, memory_bytes: u64) -> Result<(), ClientError> {
         let mut req = OnlineCPUMemRequest::new();
         req.wait = true;
+        req.memory_bytes = memory_bytes;
         self.call("OnlineCPUMem", |a, ctx| a.online_cpu_mem(ctx, &req))?;
         Ok(())
     }

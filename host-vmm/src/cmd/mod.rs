@@ -4,7 +4,7 @@
 //!
 //! Shared pieces: [`sandbox_vm`] starts a sandbox VM (`boot`, `run`); [`session`] attaches
 //! to a container process and waits for it (`run`, `exec`, `start --attach`), with the
-//! stdio pumps of [`stdio`].
+//! stdio pumps of [`stdio`]; [`signals`] routes host signals for every command but `boot`.
 
 pub mod agent;
 pub mod boot;
@@ -13,4 +13,5 @@ pub mod memory;
 pub mod run;
 pub mod sandbox_vm;
 pub mod session;
+pub mod signals;
 pub mod stdio;

@@ -11,27 +11,32 @@
 //! `run --id ID` without a command starts the sandbox only (`CreateSandbox`) and keeps it
 //! running, like `boot`, for `create`/`start`/`exec`/... to target.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
+use host_vmm::builder::DiskConfig;
 use host_vmm::errors::error_chain;
+use host_vmm::image;
 use host_vmm::oci::spec::{apply_process, apply_resources, check_args, set_hostname};
 use host_vmm::oci::{
     default_spec, read_bundle, NamespaceModes, PidMode, ProcessOptions, ResourceOptions,
 };
 use host_vmm::sandbox::validate_id;
-use host_vmm::vmm::stop_signals;
+use host_vmm::vmm::{ExitSignal, GuestExit};
 
 use super::sandbox_vm::{RunningVm, SandboxVm, VmRequest};
 use super::session::{attach_and_wait, Attach};
+use super::signals::{self, Route};
 use super::stdio::Target;
 
 /// Exit status when the sandbox or the container could not be started (as `docker run`).
 pub const EXIT_NOT_STARTED: u8 = 125;
 /// How long `run` waits for the agent of the VM it booted.
 const AGENT_DEADLINE: Duration = Duration::from_secs(120);
+/// Longest virtio-blk serial.
+const MAX_SERIAL: usize = 20;
 /// Seconds `RemoveContainer` may wait for the container's processes to die.
 const REMOVE_TIMEOUT_SECS: u32 = 10;
 
@@ -152,6 +157,8 @@ pub fn hotplug_bytes(limit_mib: u64, boot_mib: u64, block_bytes: u64) -> u64 {
 
 /// Runs the container; returns the exit status (see `--help`).
 pub fn run(req: RunRequest) -> anyhow::Result<u8> {
+    // A stop signal while setting up is acted on once there is something to stop.
+    signals::route(Route::Hold);
     let plan = plan(&req)?;
     let cfg = req.vm.load_config()?;
     if let Some(mib) = req.resources.memory_mib {
@@ -169,21 +176,29 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
             );
         }
     }
-    if plan.rootfs_dir.is_some() {
-        bail!("--rootfs and --bundle need virtio-blk disks, which this build does not have yet");
-    }
+    let mut vm_req = req.vm;
+    let rootfs = match &plan.rootfs_dir {
+        None => RootfsSource::Default,
+        Some(dir) => {
+            let (disk, source) = rootfs_disk(dir, &plan.id)?;
+            vm_req.disks.push(disk);
+            source
+        }
+    };
 
-    let vm = match SandboxVm::start(req.vm, cfg).and_then(SandboxVm::spawn) {
+    if let Some(sig) = signals::take_pending() {
+        return Ok(signal_status(sig));
+    }
+    let vm = match SandboxVm::start(vm_req, cfg).and_then(SandboxVm::spawn) {
         Ok(vm) => vm,
         Err(e) => return Ok(not_started(e)),
     };
+    // From now on a stop signal stops the VM (and a session forwards it first).
+    signals::route(Route::Vm(vm.exit_signal().clone()));
     let vsock = vm.vsock().to_path_buf();
+    let exit = vm.exit_signal().clone();
     let connect = move || -> anyhow::Result<AgentClient> {
-        let opts = ConnectOptions {
-            deadline: AGENT_DEADLINE,
-            ..Default::default()
-        };
-        AgentClient::connect(&vsock, &opts).context("cannot reach the sandbox's agent")
+        connect_while_running(&vsock, &exit).context("cannot reach the sandbox's agent")
     };
     let control = match connect().and_then(|agent| {
         agent
@@ -192,16 +207,20 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         Ok(agent)
     }) {
         Ok(a) => a,
-        Err(e) => return Ok(not_started(e)),
+        Err(e) => return Ok(ended_or_not_started(vm, e)),
     };
     let Some(spec_json) = &plan.spec_json else {
         return keep_running(vm);
     };
     if let Err(e) = grow_memory(&vm, &control, req.resources.memory_mib)
-        .and_then(|()| create_and_start(&control, &plan.id, spec_json))
+        .and_then(|()| create_and_start(&control, &plan.id, spec_json, &rootfs))
     {
+        let stopped = stop_signal(&vm);
         teardown(&control, &plan.id, vm);
-        return Ok(not_started(e));
+        return Ok(match stopped {
+            Some(sig) => signal_status(sig),
+            None => not_started(e),
+        });
     }
     let attach = Attach {
         target: Target {
@@ -226,6 +245,55 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         );
     }
     Ok(exit.code)
+}
+
+/// Connects to the agent of `exit`'s VM, retrying until [`AGENT_DEADLINE`], but giving up
+/// as soon as the VM has ended.
+fn connect_while_running(vsock: &Path, exit: &ExitSignal) -> anyhow::Result<AgentClient> {
+    let started = Instant::now();
+    let opts = ConnectOptions {
+        deadline: Duration::from_secs(2),
+        ..Default::default()
+    };
+    loop {
+        match AgentClient::connect(vsock, &opts) {
+            Ok(agent) => return Ok(agent),
+            Err(e) if exit.is_requested() => return Err(e).context("the VM has stopped"),
+            Err(e) if started.elapsed() >= AGENT_DEADLINE => return Err(e.into()),
+            // Refused outright (not a timeout): wait a little before the next try.
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The stop signal that ended the VM, if one did.
+fn stop_signal(vm: &RunningVm) -> Option<i32> {
+    if !vm.has_ended() {
+        return None;
+    }
+    match vm.exit_signal().wait() {
+        GuestExit::Stopped { signal } => Some(signal),
+        _ => None,
+    }
+}
+
+/// 128 + signal, as a shell reports a process a signal ended.
+fn signal_status(sig: i32) -> u8 {
+    u8::try_from(128 + sig).unwrap_or(1)
+}
+
+/// The status of a `run` whose setup failed: 128+signal if a stop signal ended the VM,
+/// else [`EXIT_NOT_STARTED`]. Stops the VM.
+fn ended_or_not_started(vm: RunningVm, e: anyhow::Error) -> u8 {
+    let code = match stop_signal(&vm) {
+        Some(sig) => signal_status(sig),
+        None => not_started(e),
+    };
+    match vm.stop() {
+        Ok(outcome) => tracing::debug!(%outcome, "sandbox VM stopped"),
+        Err(e) => tracing::warn!("sandbox VM: {e:#}"),
+    }
+    code
 }
 
 fn not_started(e: anyhow::Error) -> u8 {
@@ -253,7 +321,9 @@ fn grow_memory(vm: &RunningVm, agent: &AgentClient, limit_mib: Option<u64>) -> a
     let added = hotplug
         .hotplug_memory(bytes)
         .with_context(|| format!("--memory {limit} MiB: cannot hot-add {} MiB", bytes >> 20))?;
-    agent.online_cpu_mem().context("OnlineCPUMem")?;
+    agent
+        .online_cpu_mem(added.total_bytes)
+        .context("OnlineCPUMem")?;
     tracing::info!(
         added_mib = added.size >> 20,
         total_mib = added.total_bytes >> 20,
@@ -262,12 +332,45 @@ fn grow_memory(vm: &RunningVm, agent: &AgentClient, limit_mib: Option<u64>) -> a
     Ok(())
 }
 
-fn create_and_start(agent: &AgentClient, id: &str, spec_json: &str) -> anyhow::Result<()> {
+fn create_and_start(
+    agent: &AgentClient,
+    id: &str,
+    spec_json: &str,
+    rootfs: &RootfsSource,
+) -> anyhow::Result<()> {
     agent
-        .create_container(id, id, spec_json, &RootfsSource::Default)
+        .create_container(id, id, spec_json, rootfs)
         .context("CreateContainer")?;
     agent.start_container(id).context("StartContainer")?;
     Ok(())
+}
+
+/// The virtio-blk serial of a container's rootfs disk: `ctr-<id>`, cut to the 20 bytes a
+/// serial holds (ids are ASCII, so any cut is at a character boundary).
+pub fn disk_serial(id: &str) -> String {
+    let serial = format!("ctr-{id}");
+    serial[..serial.len().min(MAX_SERIAL)].to_string()
+}
+
+/// The container's rootfs directory as a read-only erofs disk (built once, then cached by
+/// content), and how the agent finds it.
+fn rootfs_disk(dir: &Path, id: &str) -> anyhow::Result<(DiskConfig, RootfsSource)> {
+    let cache = image::default_cache_dir().context("rootfs image cache")?;
+    let path = image::rootfs_image(dir, &cache)
+        .with_context(|| format!("cannot build the rootfs image of {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), image = %path.display(), "container rootfs image");
+    let serial = disk_serial(id);
+    Ok((
+        DiskConfig {
+            path,
+            read_only: true,
+            serial: serial.clone(),
+        },
+        RootfsSource::Block {
+            serial,
+            fstype: "erofs".into(),
+        },
+    ))
 }
 
 /// Removes the container and the sandbox (best effort: the VM goes anyway), then stops the
@@ -289,8 +392,7 @@ fn teardown(agent: &AgentClient, id: &str, vm: RunningVm) {
 
 /// `run --id ID` without a command: serve until a stop signal or the guest's end.
 fn keep_running(vm: RunningVm) -> anyhow::Result<u8> {
-    stop_signals::spawn_stop_waiter(vm.exit_signal().clone())
-        .context("cannot start the stop-signal thread")?;
+    // Signals already stop the VM (Route::Vm).
     tracing::info!(id = vm.id(), "sandbox ready; stop it with SIGTERM");
     let outcome = vm.wait()?;
     tracing::info!(%outcome, "sandbox stopped");
@@ -310,6 +412,15 @@ mod tests {
         assert_eq!(hotplug_bytes(1024, 512, block), 512 << 20);
         assert_eq!(hotplug_bytes(1100, 512, block), 640 << 20);
         assert_eq!(hotplug_bytes(600, 512, 0), 88 << 20);
+    }
+
+    #[test]
+    fn test_disk_serial_fits_20_bytes() {
+        assert_eq!(disk_serial("c1"), "ctr-c1");
+        assert_eq!(
+            disk_serial(&"a".repeat(40)),
+            format!("ctr-{}", "a".repeat(16))
+        );
     }
 
     #[test]

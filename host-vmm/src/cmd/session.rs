@@ -6,14 +6,15 @@
 //! third gives up waiting (the caller then tears the sandbox down). SIGWINCH resizes the
 //! container's terminal.
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ClientError, ProcessExit};
-use host_vmm::vmm::{stop_signals::STOP_SIGNALS, ExitSignal, GuestExit};
+use host_vmm::vmm::{ExitSignal, GuestExit};
 
+use super::signals::{self, Route};
 use super::stdio::{self, Output, RawTerminal, Target};
 
 /// After a forwarded stop signal, SIGKILL follows if the container has not exited.
@@ -40,52 +41,17 @@ enum Event {
     VmEnded(GuestExit),
 }
 
-/// The signals a session waits for (blocked in every thread by `main`).
-pub fn session_signals() -> Vec<libc::c_int> {
-    let mut s = STOP_SIGNALS.to_vec();
-    s.push(libc::SIGWINCH);
-    s
-}
+/// While attached, host signals come to the session (through `signals`); after, they stop
+/// the VM (`vm_exit`) or are held (no VM: the caller is about to finish anyway).
+struct Routed(Option<Arc<ExitSignal>>);
 
-fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t we own; the signal numbers are valid.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
+impl Drop for Routed {
+    fn drop(&mut self) {
+        match self.0.take() {
+            Some(exit) => signals::route(Route::Vm(exit)),
+            None => signals::route(Route::Hold),
         }
     }
-    set
-}
-
-/// Blocks SIGWINCH in the calling thread and its future threads (with the stop signals,
-/// which `main` blocks first), so only the session's signal thread takes it.
-pub fn block_winch() -> std::io::Result<()> {
-    let set = sigset(&[libc::SIGWINCH]);
-    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
-}
-
-fn spawn_signal_thread(tx: Sender<Event>) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name("session-signals".into())
-        .spawn(move || loop {
-            let set = sigset(&session_signals());
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
-            if unsafe { libc::sigwait(&set, &mut sig) } == 0 && tx.send(Event::Signal(sig)).is_err()
-            {
-                return;
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
 }
 
 /// Streams the process `attach.target` (already started) and waits for it. `connect` opens
@@ -144,6 +110,7 @@ pub fn attach_and_wait(
             let _ = wait_tx.send(Event::Exited(r));
         })
         .context("cannot start the wait thread")?;
+    let vm_exit_for_route = vm_exit.clone();
     if let Some(exit) = vm_exit {
         let vm_tx = tx.clone();
         std::thread::Builder::new()
@@ -153,7 +120,21 @@ pub fn attach_and_wait(
             })
             .context("cannot start the VM watch thread")?;
     }
-    spawn_signal_thread(tx)?;
+    let (sig_tx, sig_rx) = mpsc::channel::<i32>();
+    let fwd_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("session-signals".into())
+        .spawn(move || {
+            for sig in sig_rx {
+                if fwd_tx.send(Event::Signal(sig)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the session signal thread")?;
+    let _routed = Routed(vm_exit_for_route);
+    signals::route(Route::Session(sig_tx));
+    drop(tx);
 
     let mut stops = 0;
     let mut kill_at: Option<Instant> = None;

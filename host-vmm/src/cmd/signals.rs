@@ -1,0 +1,133 @@
+//! Where host signals go, for every command but `boot` (which has its own stop-signal
+//! thread). `main` blocks SIGINT, SIGTERM, SIGHUP and SIGWINCH in every thread; one thread
+//! takes them with `sigwait` and hands each to the current [`Route`]:
+//!
+//! - [`Route::Exit`] (the default): nothing to clean up, so exit at once with 128+signal
+//!   (a `wait` or `ps` that hangs can always be interrupted).
+//! - [`Route::Hold`]: setting things up (`run` before its VM runs): remember the signal and
+//!   act on it at the next route.
+//! - [`Route::Vm`]: stop the sandbox VM, as `boot` does; `run` then tears down.
+//! - [`Route::Session`]: an attached process: the session forwards it to the container.
+//!
+//! SIGWINCH only matters to a session; the others drop it.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use host_vmm::vmm::{stop_signals::STOP_SIGNALS, ExitSignal, GuestExit};
+
+/// Where a signal goes now.
+pub enum Route {
+    Exit,
+    Hold,
+    Vm(Arc<ExitSignal>),
+    Session(Sender<i32>),
+}
+
+struct Router {
+    route: Route,
+    /// A stop signal that came while holding.
+    pending: Option<i32>,
+}
+
+fn router() -> &'static Mutex<Router> {
+    static ROUTER: OnceLock<Mutex<Router>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        Mutex::new(Router {
+            route: Route::Exit,
+            pending: None,
+        })
+    })
+}
+
+fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t we own; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+    }
+    set
+}
+
+fn handled() -> Vec<libc::c_int> {
+    let mut s = STOP_SIGNALS.to_vec();
+    s.push(libc::SIGWINCH);
+    s
+}
+
+/// Blocks SIGWINCH in the calling thread and the threads it starts (`main` blocks the stop
+/// signals the same way), so only the router thread takes it.
+pub fn block_winch() -> std::io::Result<()> {
+    let set = sigset(&[libc::SIGWINCH]);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Starts the router thread (it lives until the process exits).
+pub fn start() -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(|| loop {
+            let set = sigset(&handled());
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                deliver(sig);
+            }
+        })
+        .map(|_| ())
+}
+
+fn deliver(sig: i32) {
+    let mut r = router().lock().unwrap_or_else(PoisonError::into_inner);
+    if sig == libc::SIGWINCH {
+        if let Route::Session(tx) = &r.route {
+            let _ = tx.send(sig);
+        }
+        return;
+    }
+    tracing::info!(signal = sig, "signal received");
+    match &r.route {
+        Route::Exit => std::process::exit(128 + sig),
+        Route::Hold => r.pending = Some(sig),
+        Route::Vm(exit) => exit.request(GuestExit::Stopped { signal: sig }),
+        Route::Session(tx) => {
+            if tx.send(sig).is_err() {
+                r.pending = Some(sig);
+            }
+        }
+    }
+}
+
+/// Sends signals to `route` from now on; a signal held meanwhile is delivered to it.
+pub fn route(route: Route) {
+    let mut r = router().lock().unwrap_or_else(PoisonError::into_inner);
+    r.route = route;
+    if let Some(sig) = r.pending.take() {
+        match &r.route {
+            Route::Exit => std::process::exit(128 + sig),
+            Route::Hold => r.pending = Some(sig),
+            Route::Vm(exit) => exit.request(GuestExit::Stopped { signal: sig }),
+            Route::Session(tx) => {
+                let _ = tx.send(sig);
+            }
+        }
+    }
+}
+
+/// The stop signal that arrived while holding, if any (cleared).
+pub fn take_pending() -> Option<i32> {
+    router()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pending
+        .take()
+}
