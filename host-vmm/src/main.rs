@@ -47,8 +47,8 @@ Output of containers started with `create` + `start` (without --attach): nobody 
 Each of its stdout and stderr is a pipe in the guest that holds 64 KiB; once full, the
 container's writes block until it is read, so give such containers quiet commands or
 redirect their output inside the container (sh -c 'cmd >/tmp/log 2>&1'). Its stdin is
-closed at start. `start --attach` streams it like `run` instead, and `exec` streams the
-process it starts.";
+closed at start (a terminal gets ^D). `start --attach` streams it like `run` instead, and
+`exec` streams the process it starts.";
 
 #[derive(Parser)]
 #[command(name = "host-vmm", version, about, after_help = EXIT_CODES)]
@@ -87,6 +87,16 @@ enum Command {
         /// usable in the guest, and prints vmm_ms= and guest_ms=).
         #[arg(long)]
         no_wait: bool,
+    },
+    /// Hot-add a virtio-blk disk to a running sandbox (needs memory_slots > 0:
+    /// the notification shares memory hot-plug's GED). Prints its slot and size.
+    Disk {
+        /// The sandbox (`boot --id ID`).
+        id: String,
+        /// The disk: a file, read-only with `ro`, and the serial the guest
+        /// finds it by (ASCII, at most 20 bytes).
+        #[arg(long, value_name = "PATH[,ro][,serial=S]")]
+        add: host_vmm::builder::DiskConfig,
     },
     /// Talk to the agent of a running sandbox (started with `boot --id ID`).
     Agent {
@@ -395,6 +405,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => cmd::memory::MemoryOp::Show,
             };
             print!("{}", cmd::memory::memory(&id, op, !no_wait)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Disk { id, add } => {
+            print!("{}", cmd::disk::add(&id, add)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => {

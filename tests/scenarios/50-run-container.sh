@@ -4,7 +4,10 @@
 # gone afterwards. Covered: stdout, exit codes (42; 137 for SIGKILL), stdin round trip
 # with -i, a terminal with -t, a large stdout byte for byte (sha256 against the same data
 # made on the host), an OOM kill under -m reported on stderr, -m above the boot RAM grows
-# the VM by memory hotplug, -e/-w, and no VM process or runtime directory left behind.
+# the VM by memory hotplug, -e/-w, --rootfs and --bundle (the tree as a cached read-only
+# erofs virtio-blk disk, mkfs.erofs from the host), SIGTERM to host-vmm while booting and
+# while attached (forwarded to the container), and no VM process or runtime directory left
+# behind.
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"
@@ -107,6 +110,86 @@ kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' "$RESULTS/grow.out")
 [ "${kib:-0}" -ge 900000 ] || fail "grow: MemTotal ${kib:-?} kB in the container, want about 1 GiB"
 assert_grep 'memory hot-added' "$RESULTS/grow.err" "grow: hot-add logged"
 step "grow: MemTotal $kib kB"
+
+step "--rootfs DIR: the tree as a read-only erofs disk, writable through the overlay"
+command -v mkfs.erofs >/dev/null || fail "mkfs.erofs is not on PATH (Debian erofs-utils): --rootfs needs it"
+root="/tmp/ctr-rootfs-$$"
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/etc"
+cp /bin/busybox "$root/bin/busybox"
+for applet in sh echo cat ls hostname; do ln -s busybox "$root/bin/$applet"; done
+echo disk-marker >"$root/etc/marker"
+ctr rootfs --rootfs "$root" -- sh -c 'cat /etc/marker; echo written >/etc/new; cat /etc/new'
+[ "$RC" -eq 0 ] || { cat "$RESULTS/rootfs.err" >&2; fail "--rootfs: exit status $RC"; }
+assert_eq "--rootfs: output" "disk-marker
+written" "$(cat "$RESULTS/rootfs.out")"
+step "--rootfs in $MS ms (image built, then cached)"
+
+step "--bundle DIR: config.json's process, hostname and root.path"
+bundle="/tmp/bundle-$$"
+mkdir -p "$bundle"
+mv "$root" "$bundle/rootfs"
+cat >"$bundle/config.json" <<'JSON'
+{"ociVersion": "1.0.2",
+ "process": {"args": ["sh", "-c", "echo bundle-ok; cat /etc/marker; hostname"], "cwd": "/",
+             "env": ["PATH=/bin"]},
+ "root": {"path": "rootfs"},
+ "hostname": "bundled",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                          {"type": "uts"}, {"type": "mount"}]}}
+JSON
+ctr bundle --bundle "$bundle"
+[ "$RC" -eq 0 ] || { cat "$RESULTS/bundle.err" >&2; fail "--bundle: exit status $RC"; }
+assert_eq "--bundle: output" "bundle-ok
+disk-marker
+bundled" "$(cat "$RESULTS/bundle.out")"
+# The command line overrides the bundle's args.
+ctr bundle-args --bundle "$bundle" -- echo overridden
+assert_eq "--bundle with a command" "overridden" "$(cat "$RESULTS/bundle-args.out")"
+rm -rf "$bundle"
+
+# bg NAME ARGS...: `host-vmm run ARGS` in the background (sets BG_PID).
+bg() {
+    bg_name=$1
+    shift
+    host-vmm run --config "$config" --console "$RESULTS/$bg_name.console" "$@" \
+        </dev/null >"$RESULTS/$bg_name.out" 2>"$RESULTS/$bg_name.err" &
+    BG_PID=$!
+}
+# bg_wait WHAT WANT: host-vmm BG_PID exits with WANT within 60 s.
+bg_wait() {
+    deadline=$(($(now_ms) + 60000))
+    while kill -0 "$BG_PID" 2>/dev/null; do
+        [ "$(now_ms)" -lt "$deadline" ] || { kill -9 "$BG_PID"; fail "$1: host-vmm still running 60 s after SIGTERM"; }
+        sleep 0.1
+    done
+    status=0
+    wait "$BG_PID" || status=$?
+    assert_eq "$1: exit status" "$2" "$status"
+}
+
+step "SIGTERM to host-vmm while the sandbox boots: 143, nothing left"
+bg sigboot -- sleep 1000
+until [ -d "$HOST_VMM_RUNTIME_DIR" ] && [ -n "$(ls -A "$HOST_VMM_RUNTIME_DIR" 2>/dev/null)" ]; do
+    kill -0 "$BG_PID" 2>/dev/null || fail "sigboot: host-vmm exited early: $(cat "$RESULTS/sigboot.err")"
+    sleep 0.05
+done
+kill -TERM "$BG_PID"
+bg_wait "SIGTERM while booting" 143
+no_leftover "SIGTERM while booting"
+
+step "SIGTERM to host-vmm while attached: forwarded to the container"
+bg sigrun -- sh -c 'trap "echo got-TERM; exit 143" TERM; echo started; sleep 1000 & wait'
+deadline=$(($(now_ms) + 120000))
+until grep -q started "$RESULTS/sigrun.out" 2>/dev/null; do
+    kill -0 "$BG_PID" 2>/dev/null || fail "sigrun: host-vmm exited early: $(cat "$RESULTS/sigrun.err")"
+    [ "$(now_ms)" -lt "$deadline" ] || { kill -9 "$BG_PID"; fail "sigrun: the container never started"; }
+    sleep 0.1
+done
+kill -TERM "$BG_PID"
+bg_wait "SIGTERM while attached" 143
+assert_grep '^got-TERM$' "$RESULTS/sigrun.out" "the container's TERM trap ran"
+no_leftover "SIGTERM while attached"
 
 no_leftover "all runs"
 rmdir "$HOST_VMM_RUNTIME_DIR" 2>/dev/null || true

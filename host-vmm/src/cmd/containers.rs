@@ -3,7 +3,8 @@
 //!
 //! A container `create`d and `start`ed without `--attach` is not streamed: its stdout and
 //! stderr are pipes in the guest holding 64 KiB each (the agent reads nothing ahead), after
-//! which its writes block; its stdin is closed at start. `start --attach`, `exec` and `run`
+//! which its writes block; its stdin is closed at start (a terminal gets
+//! ^D). `start --attach`, `exec` and `run`
 //! stream.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -69,7 +70,7 @@ pub fn start(
         .start_container(container)
         .with_context(|| format!("sandbox {sandbox}: start {container}"))?;
     if !attach {
-        // Nobody will write to it; a terminal's stdin stays (closing it would send ^D).
+        // Nobody will write to it: it reads end-of-file (a terminal gets ^D).
         if let Err(e) = agent.close_stdin(container, container) {
             tracing::debug!("close stdin of {container}: {e}");
         }
