@@ -263,7 +263,12 @@ impl Onliner {
             .open(&path)
             .and_then(|mut f| f.write_all(value.as_bytes()));
         match (written, self.read_state(block)?) {
-            (Ok(()), BlockState::Online) => Ok(BlockOutcome::Onlined),
+            (Ok(()), BlockState::Online) => {
+                // One short line per block, whoever onlined it: when each block became
+                // usable (`make bench` times hot-adds by it).
+                tracing::info!("memory: memory{block} online");
+                Ok(BlockOutcome::Onlined)
+            }
             // Someone else (the kernel, another process) onlined it meanwhile:
             // the write fails with EINVAL, the goal is reached all the same.
             (Err(_), BlockState::Online) => Ok(BlockOutcome::AlreadyOnline),

@@ -187,11 +187,7 @@ fn listen(socket: &UeventSocket, onliner: &Onliner) {
                     continue;
                 };
                 match onliner.online_block(block) {
-                    Ok(BlockOutcome::Onlined) => {
-                        onlined = onlined.saturating_add(1);
-                        // One line per block, for timing hot-adds (`make bench`).
-                        tracing::debug!("memory: memory{block} online");
-                    }
+                    Ok(BlockOutcome::Onlined) => onlined = onlined.saturating_add(1),
                     Ok(BlockOutcome::AlreadyOnline) => {}
                     Err(e) => tracing::error!(
                         "memory: online memory{block}: {}",

@@ -89,17 +89,18 @@ class ReportTest(unittest.TestCase):
                     (th / name).write_text(SMAPS.replace("1048576 kB", f"{mib * 1024} kB"))
                     rows.append([subject, mib, 1, 2000, 800, name])
             tsv(th / "testhost.tsv", ["subject", "mem_mib", "round", "ready_ms", "since_kernel_ms", "smaps"], rows)
-            rows = [[subject, case, 1, 10, 300, 400]
+            rows = [[subject, case, 1, 10, 400, 10, 300, 500]
                     for case in ("1x1G", "4x256M") for subject in ("host-vmm", "qemu-q35")]
             tsv(bench / "hotplug" / "hotplug.tsv",
-                ["subject", "case", "round", "vmm_ms", "guest_ms", "total_ms"], rows)
+                ["subject", "case", "round", "vmm_ms", "total_ms", "cli_vmm_ms", "cli_guest_ms",
+                 "cli_wall_ms"], rows)
             lines, meta = report.build(bench)
             self.assertEqual(len(lines), 20)
             self.assertTrue(all(ln["ratio"] == 1.0 for ln in lines))
             md = report.markdown(lines, meta)
             self.assertIn("| launch → AGENT_READY, wall (ms) |", md)
             self.assertIn("| 1x1G |", md)
-            self.assertIn("VMM 10.0 ms, guest until OnlineCPUMem returns 300.0 ms", md)
+            self.assertIn("VMM part 10.0 ms, guest part until OnlineCPUMem returns 300.0 ms", md)
 
 
 if __name__ == "__main__":
