@@ -345,11 +345,20 @@ fn create_and_start(
     Ok(())
 }
 
-/// The virtio-blk serial of a container's rootfs disk: `ctr-<id>`, cut to the 20 bytes a
-/// serial holds (ids are ASCII, so any cut is at a character boundary).
+/// The virtio-blk serial of a container's rootfs disk, at most the 20 bytes a serial holds:
+/// `ctr-<id>`, or for a longer id `ctr-<first 7>-<8 hex digits of a hash of the id>`, so the
+/// containers of one sandbox keep distinct serials. (Ids are ASCII: any cut is at a
+/// character boundary.)
 pub fn disk_serial(id: &str) -> String {
     let serial = format!("ctr-{id}");
-    serial[..serial.len().min(MAX_SERIAL)].to_string()
+    if serial.len() <= MAX_SERIAL {
+        return serial;
+    }
+    // FNV-1a, 32 bits: stable across runs and builds.
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("ctr-{}-{hash:08x}", &id[..7])
 }
 
 /// The container's rootfs directory as a read-only erofs disk (built once, then cached by
@@ -418,9 +427,18 @@ mod tests {
     fn test_disk_serial_fits_20_bytes() {
         assert_eq!(disk_serial("c1"), "ctr-c1");
         assert_eq!(
-            disk_serial(&"a".repeat(40)),
+            disk_serial(&"a".repeat(16)),
             format!("ctr-{}", "a".repeat(16))
         );
+        let long_a = disk_serial("web-frontend-replica-1");
+        let long_b = disk_serial("web-frontend-replica-2");
+        assert!(
+            long_a.len() <= 20 && long_b.len() <= 20,
+            "{long_a} {long_b}"
+        );
+        assert!(long_a.starts_with("ctr-web-fro-"), "{long_a}");
+        assert_ne!(long_a, long_b);
+        assert!(long_a.bytes().all(|b| b.is_ascii_graphic()));
     }
 
     #[test]
