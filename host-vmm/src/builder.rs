@@ -64,6 +64,10 @@ mod x86_64 {
     use crate::arch::x86_64::vcpu::{configure_vcpu, BootEntry, VcpuSetupError};
     use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_PORTS};
     use crate::devices::legacy::{ConsoleOutput, SerialAml, SerialConsole, I8042};
+    use crate::devices::virtio::acpi::{VirtioHotplugAml, VIRTIO_HOTPLUG_SCAN};
+    use crate::devices::virtio::block::hotplug::{
+        hot_slots, DiskHotplug, HotSlot, PRESENT_REGISTER_SIZE,
+    };
     use crate::devices::virtio::block::{Block, DiskError};
     use crate::devices::virtio::mmio::MmioError;
     use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
@@ -239,6 +243,14 @@ mod x86_64 {
             )?);
         }
 
+        // Free virtio-mmio slots for disks added while the VM runs; their
+        // guest notification shares the GED, which comes with memory hot-plug.
+        let hot_slots = if cfg.memory_slots > 0 {
+            attach_hot_slots(&mut mmio, virtio.len())?
+        } else {
+            None
+        };
+
         // Kernel and initrd.
         let kernel = loader::load_kernel(&mem, &cfg.kernel, low_end, cfg.default_memory)?;
         let initrd = cfg
@@ -248,7 +260,19 @@ mod x86_64 {
             .transpose()?;
 
         // ACPI tables (the VMM is the firmware).
-        let rsdp_addr = write_acpi_tables(&mem, cfg, &virtio)?;
+        let hot_places: Vec<VirtioSlot> = hot_slots
+            .as_ref()
+            .map(|(slots, _)| {
+                slots
+                    .iter()
+                    .map(|s| VirtioSlot {
+                        base: s.base,
+                        gsi: s.gsi,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rsdp_addr = write_acpi_tables(&mem, cfg, &virtio, &hot_places)?;
 
         // Boot parameters: command line, zero page or PVH start info, GDT
         // and page tables.
@@ -287,13 +311,25 @@ mod x86_64 {
         // Memory hot-plug: the controller and the GED on the MMIO bus.
         let vm = Arc::new(vm);
         let hotplug = attach_memory_hotplug(&vm, &mut mmio, &guest_memory, cfg, &supported)?;
+        let disk_hotplug = match (hot_slots, &hotplug) {
+            (Some((slots, present)), Some(h)) => Some(Arc::new(DiskHotplug::new(
+                vm.clone(),
+                guest_memory.clone(),
+                h.ged(),
+                slots,
+                present,
+            ))),
+            _ => None,
+        };
         tracing::info!(
             vcpus = cfg.default_vcpus,
             memory_mib = cfg.default_memory,
             kernel = %cfg.kernel.display(),
             "VM built"
         );
-        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit).with_memory_hotplug(hotplug))
+        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit)
+            .with_memory_hotplug(hotplug)
+            .with_disk_hotplug(disk_hotplug))
     }
 
     /// With `memory_slots` > 0: the hot-plug region above the boot RAM
@@ -395,6 +431,34 @@ mod x86_64 {
         Ok(VirtioSlot { base, gsi })
     }
 
+    /// The virtio-mmio slots after the first `used` as empty hot-plug
+    /// slots on the bus, and their present register; `None` if none is
+    /// left.
+    #[allow(clippy::type_complexity)]
+    fn attach_hot_slots(
+        bus: &mut Bus,
+        used: usize,
+    ) -> Result<Option<(Vec<HotSlot>, Arc<std::sync::atomic::AtomicU32>)>, BuildError> {
+        let places: Vec<_> = (used..VIRTIO_MMIO_SLOTS as usize)
+            .filter_map(|i| virtio_slot(i).map(|s| (i, s.base, s.gsi)))
+            .collect();
+        if places.is_empty() {
+            return Ok(None);
+        }
+        let (slots, present) = hot_slots(&places);
+        let device = "virtio-mmio hot-plug slot";
+        for slot in &slots {
+            let shared: SharedDevice = slot.device.clone();
+            bus.insert(shared, slot.base, MMIO_WINDOW_SIZE)
+                .map_err(|source| BuildError::Bus { device, source })?;
+        }
+        let bits = present.bits();
+        let shared: SharedDevice = Arc::new(Mutex::new(present));
+        bus.insert(shared, VIRTIO_HOTPLUG_MMIO_BASE, PRESENT_REGISTER_SIZE)
+            .map_err(|source| BuildError::Bus { device, source })?;
+        Ok(Some((slots, bits)))
+    }
+
     fn add_pio(
         bus: &mut Bus,
         device: &'static str,
@@ -421,6 +485,7 @@ mod x86_64 {
         mem: &GuestMemoryMmap,
         cfg: &HypervisorConfig,
         virtio: &[VirtioSlot],
+        hot: &[VirtioSlot],
     ) -> Result<u64, BuildError> {
         let acpi_cfg = AcpiConfig {
             num_vcpus: cfg.default_vcpus,
@@ -442,6 +507,18 @@ mod x86_64 {
             let base = u32::try_from(slot.base).unwrap_or(u32::MAX);
             add_virtio_mmio_device(&mut contents.dsdt, i as u8, base, slot.gsi);
         }
+        // Hot slots are numbered after the boot devices (all in the 32-bit gap).
+        let hot_aml = VirtioHotplugAml {
+            present_base: VIRTIO_HOTPLUG_MMIO_BASE as u32,
+            slots: hot
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ((virtio.len() + i) as u8, s.base as u32, s.gsi))
+                .collect(),
+        };
+        if !hot.is_empty() {
+            contents.dsdt.add_system_bus(&hot_aml);
+        }
         if cfg.memory_slots > 0 {
             // Both windows are in the 32-bit MMIO gap.
             acpi::memory_hotplug::MemoryHotplugAml {
@@ -450,7 +527,10 @@ mod x86_64 {
                 ged_base: GED_MMIO_BASE as u32,
                 ged_gsi: GED_GSI,
             }
-            .add_to(&mut contents.dsdt);
+            .add_with_virtio_scan(
+                &mut contents.dsdt,
+                (!hot.is_empty()).then_some(VIRTIO_HOTPLUG_SCAN),
+            );
         }
         let tables =
             acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;

@@ -28,7 +28,7 @@ use acpi_tables::aml::{
 use acpi_tables::{Aml, AmlSink};
 
 use super::DsdtBuilder;
-use crate::devices::acpi::ged::{GED_EVENT_MEMORY, GED_MMIO_SIZE, GED_REG_EVENT};
+use crate::devices::acpi::ged::{GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT};
 use crate::devices::acpi::memory_hotplug::{
     MHP_MMIO_SIZE, MHP_REG_BASE_HI, MHP_REG_BASE_LO, MHP_REG_SELECT, MHP_REG_SIZE_HI,
     MHP_REG_SIZE_LO, MHP_REG_SLOTS, MHP_REG_STATUS, MHP_STATUS_ENABLED, MHP_STATUS_INSERTING,
@@ -80,6 +80,12 @@ pub fn slot_device_name(slot: u32) -> String {
 impl MemoryHotplugAml {
     /// Add the controller, the memory devices and the GED under `\_SB_`.
     pub fn add_to(&self, dsdt: &mut DsdtBuilder) {
+        self.add_with_virtio_scan(dsdt, None);
+    }
+
+    /// [`Self::add_to`], with the GED also calling `virtio_scan` (a method
+    /// path) on `GED_EVENT_VIRTIO`: virtio-mmio hot-plug shares the GED.
+    pub fn add_with_virtio_scan(&self, dsdt: &mut DsdtBuilder, virtio_scan: Option<&'static str>) {
         let slots = self.slots.min(MAX_AML_SLOTS);
         dsdt.add_system_bus(&ControllerAml {
             base: self.controller_base,
@@ -91,6 +97,7 @@ impl MemoryHotplugAml {
         dsdt.add_system_bus(&GedAml {
             base: self.ged_base,
             gsi: self.ged_gsi,
+            virtio_scan,
         });
     }
 }
@@ -299,6 +306,8 @@ impl Aml for MemoryDeviceAml {
 struct GedAml {
     base: u32,
     gsi: u32,
+    /// Also call the virtio hot-plug scan method on `GED_EVENT_VIRTIO`.
+    virtio_scan: Option<&'static str>,
 }
 
 impl Aml for GedAml {
@@ -329,24 +338,52 @@ impl Aml for GedAml {
                     FieldUpdateRule::WriteAsZeroes,
                     vec![FieldEntry::Named(*b"GEVT", 32)],
                 ),
-                &Method::new(
-                    Path::new("_EVT"),
-                    1,
-                    true,
-                    vec![
-                        &Store::new(&Local(0), &Path::new("GEVT")),
-                        &If::new(
-                            &Equal::new(
-                                &And::new(&ZERO, &Local(0), &GED_EVENT_MEMORY),
-                                &GED_EVENT_MEMORY,
-                            ),
-                            vec![&MethodCall::new(Path::new("\\_SB_.MHPC.MSCN"), vec![])],
-                        ),
-                    ],
-                ),
+                &EvtMethod {
+                    virtio_scan: self.virtio_scan,
+                },
             ],
         )
         .to_aml_bytes(sink);
+    }
+}
+
+/// The GED's `_EVT`: read (and so clear) the pending events, call each
+/// event's handler.
+struct EvtMethod {
+    virtio_scan: Option<&'static str>,
+}
+
+impl Aml for EvtMethod {
+    fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
+        let local0 = Local(0);
+        let gevt = Path::new("GEVT");
+        let memory_bit = And::new(&ZERO, &local0, &GED_EVENT_MEMORY);
+        let memory_test = Equal::new(&memory_bit, &GED_EVENT_MEMORY);
+        let memory_scan = MethodCall::new(Path::new("\\_SB_.MHPC.MSCN"), vec![]);
+        let memory = If::new(&memory_test, vec![&memory_scan]);
+        let load = Store::new(&local0, &gevt);
+        match self.virtio_scan {
+            None => {
+                Method::new(Path::new("_EVT"), 1, true, vec![&load, &memory]).to_aml_bytes(sink)
+            }
+            Some(scan) => Method::new(
+                Path::new("_EVT"),
+                1,
+                true,
+                vec![
+                    &load,
+                    &memory,
+                    &If::new(
+                        &Equal::new(
+                            &And::new(&ZERO, &Local(0), &GED_EVENT_VIRTIO),
+                            &GED_EVENT_VIRTIO,
+                        ),
+                        vec![&MethodCall::new(Path::new(scan), vec![])],
+                    ),
+                ],
+            )
+            .to_aml_bytes(sink),
+        }
     }
 }
 

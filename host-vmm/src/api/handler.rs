@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use super::protocol::{MemoryStatus, Request, Response};
+use super::protocol::{DiskStatus, MemoryStatus, Request, Response};
 use super::server::ApiHandler;
+use crate::devices::virtio::block::hotplug::DiskHotplug;
+use crate::devices::virtio::block::DiskConfig;
 use crate::errors::error_chain;
 use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
 
@@ -13,6 +15,8 @@ pub struct VmmApi {
     hotplug: Option<Arc<MemoryHotplug>>,
     /// Boot RAM, for the status of a VM without hot-plug.
     boot_bytes: u64,
+    /// `None` when the VM has no disk hot-plug slots.
+    disks: Option<Arc<DiskHotplug>>,
 }
 
 impl VmmApi {
@@ -20,6 +24,32 @@ impl VmmApi {
         VmmApi {
             hotplug,
             boot_bytes,
+            disks: None,
+        }
+    }
+
+    /// Serve `disk-add` with `disks` (`None`: refused).
+    pub fn with_disk_hotplug(mut self, disks: Option<Arc<DiskHotplug>>) -> Self {
+        self.disks = disks;
+        self
+    }
+
+    fn add_disk(&self, cfg: DiskConfig) -> Response {
+        let Some(d) = &self.disks else {
+            return error("disk hot-plug is unavailable: it needs memory_slots > 0 (the GED) and a free virtio-mmio slot");
+        };
+        match d.add(&cfg) {
+            Ok(added) => {
+                let (total, used) = d.usage();
+                Response::Disk(DiskStatus {
+                    slot: added.slot as u32,
+                    serial: cfg.serial,
+                    sectors: added.sectors,
+                    slots_total: total as u32,
+                    slots_used: used as u32,
+                })
+            }
+            Err(e) => error(&error_chain(&e)),
         }
     }
 
@@ -80,6 +110,15 @@ impl ApiHandler for VmmApi {
                         "memory hot-added"
                     );
                 })
+            }),
+            Request::DiskAdd {
+                path,
+                read_only,
+                serial,
+            } => self.add_disk(DiskConfig {
+                path,
+                read_only,
+                serial,
             }),
             Request::MemorySet { total_bytes } => self.grow(|h| {
                 h.grow_to(total_bytes).map(|r| {

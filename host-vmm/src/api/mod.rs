@@ -11,5 +11,5 @@ pub mod server;
 
 pub use client::{request, ApiClientError};
 pub use handler::VmmApi;
-pub use protocol::{MemoryStatus, Request, Response};
+pub use protocol::{DiskStatus, MemoryStatus, Request, Response};
 pub use server::{ApiHandler, ApiServer, ApiServerError};

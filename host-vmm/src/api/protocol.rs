@@ -15,6 +15,25 @@ pub enum Request {
     MemoryAdd { bytes: u64 },
     /// Hot-add as many slots as needed to reach `total_bytes`.
     MemorySet { total_bytes: u64 },
+    /// Hot-add a virtio-blk disk (a host file) with the serial the guest
+    /// finds it by.
+    DiskAdd {
+        path: std::path::PathBuf,
+        read_only: bool,
+        serial: String,
+    },
+}
+
+/// A hot-added disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskStatus {
+    /// Hot slot it went into.
+    pub slot: u32,
+    pub serial: String,
+    /// Size in 512-byte sectors.
+    pub sectors: u64,
+    pub slots_total: u32,
+    pub slots_used: u32,
 }
 
 /// The memory of a running VM.
@@ -35,6 +54,7 @@ pub struct MemoryStatus {
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Response {
     Memory(MemoryStatus),
+    Disk(DiskStatus),
     Error { message: String },
 }
 
@@ -52,6 +72,21 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"op":"memory-info"}"#).unwrap(),
             Request::MemoryInfo
         );
+    }
+
+    #[test]
+    fn test_disk_add_wire_format() {
+        let r = Request::DiskAdd {
+            path: "/i/a.erofs".into(),
+            read_only: true,
+            serial: "rootfs".into(),
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"op":"disk-add","path":"/i/a.erofs","read_only":true,"serial":"rootfs"}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn memory(id: &str, op: MemoryOp, wait: bool) -> anyhow::Result<String> {
         match api::request(&dir.api_socket(), &request).with_context(|| format!("sandbox {id}"))? {
             Response::Memory(m) => m,
             Response::Error { message } => bail!("sandbox {id}: {message}"),
+            other => bail!("sandbox {id}: unexpected answer {other:?}"),
         };
     let mut text = render(&status);
     if adds {

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod boot;
 pub mod containers;
+pub mod disk;
 pub mod memory;
 pub mod run;
 pub mod sandbox_vm;

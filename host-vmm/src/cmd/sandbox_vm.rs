@@ -83,7 +83,10 @@ impl SandboxVm {
         let vmm = build_vm(&cfg, &opts).context("cannot build the VM")?;
         let api = ApiServer::start(
             &runtime.api_socket(),
-            Arc::new(VmmApi::new(vmm.memory_hotplug(), cfg.default_memory << 20)),
+            Arc::new(
+                VmmApi::new(vmm.memory_hotplug(), cfg.default_memory << 20)
+                    .with_disk_hotplug(vmm.disk_hotplug()),
+            ),
         )
         .context("cannot start the control socket")?;
         spawn_clock_setter(vsock)?;

@@ -224,6 +224,12 @@ impl MemoryHotplug {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The Generic Event Device, which other hot-plug kinds (virtio-mmio
+    /// disks) share.
+    pub fn ged(&self) -> Arc<GedNotifier> {
+        self.ged.clone()
+    }
+
     /// The guest memory map, boot RAM and hot-plugged DIMMs: what devices
     /// doing DMA should hold to reach hot-plugged RAM.
     pub fn guest_memory(&self) -> GuestMemoryAtomic {

@@ -12,6 +12,7 @@ use vmm_sys_util::signal::Killable;
 
 pub use exit::{ExitSignal, GuestExit};
 
+use crate::devices::virtio::block::hotplug::DiskHotplug;
 use crate::devices::Bus;
 use crate::kvm::{Vcpu, VcpuRunContext, Vm};
 use crate::memory::hotplug::{HotplugError, HotplugResult, MemoryHotplug};
@@ -41,6 +42,8 @@ pub struct Vmm {
     vm: Arc<Vm>,
     /// Holds the VM and the hot-plugged RAM (it drops the VM first).
     hotplug: Option<Arc<MemoryHotplug>>,
+    /// Free virtio-mmio slots for disks added while the VM runs.
+    disk_hotplug: Option<Arc<DiskHotplug>>,
     memory: GuestMemoryMmap,
 }
 
@@ -60,8 +63,21 @@ impl Vmm {
             exit,
             vm: vm.into(),
             hotplug: None,
+            disk_hotplug: None,
             memory,
         }
+    }
+
+    /// Attach the disk hot-plug slots (`None`: no GED or no free slot).
+    pub fn with_disk_hotplug(mut self, disks: Option<Arc<DiskHotplug>>) -> Self {
+        self.disk_hotplug = disks;
+        self
+    }
+
+    /// The disk hot-plug handle, for the control API (see
+    /// [`DiskHotplug::add`]).
+    pub fn disk_hotplug(&self) -> Option<Arc<DiskHotplug>> {
+        self.disk_hotplug.clone()
     }
 
     /// Attach the memory hot-plug side (`None`: `memory_slots` = 0).

@@ -100,6 +100,8 @@ pub const VIRTIO_MMIO_GSI_BASE: u32 = 5;
 pub const GED_MMIO_BASE: u64 = 0xd100_0000;
 /// Memory hot-plug controller registers (0x20 bytes, own 4 KiB page).
 pub const MEMORY_HOTPLUG_MMIO_BASE: u64 = 0xd100_1000;
+/// Present bitmap of the hot-pluggable virtio-mmio slots (4 bytes, own 4 KiB page).
+pub const VIRTIO_HOTPLUG_MMIO_BASE: u64 = 0xd100_2000;
 /// GED interrupt: the first GSI after the virtio-mmio ones (edge-triggered,
 /// an irqfd pulse).
 pub const GED_GSI: u32 = 13;
@@ -111,6 +113,8 @@ const _: () = {
     assert!(GED_GSI < 24, "the IOAPIC has 24 pins");
     assert!(GED_MMIO_BASE >= VIRTIO_MMIO_BASE + VIRTIO_MMIO_SLOTS as u64 * 0x1000);
     assert!(MEMORY_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
+    assert!(VIRTIO_HOTPLUG_MMIO_BASE >= MEMORY_HOTPLUG_MMIO_BASE + 0x1000);
+    assert!(VIRTIO_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
 };
 
 /// i8042 data port (0x60) through command/status port (0x64).

@@ -26,6 +26,10 @@ pub const GED_REG_EVENT: u64 = 0;
 /// Event bit: memory devices were inserted; `_EVT` calls the memory
 /// hot-plug controller's scan method.
 pub const GED_EVENT_MEMORY: u32 = 1 << 0;
+/// Event bit: virtio-mmio devices were hot-added; `_EVT` sends a Bus Check
+/// to the virtio hot-plug container (see
+/// `crate::devices::virtio::block::hotplug`).
+pub const GED_EVENT_VIRTIO: u32 = 1 << 1;
 
 /// The host's side of the GED: set event bits and raise the interrupt.
 #[derive(Debug)]

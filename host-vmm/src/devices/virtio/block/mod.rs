@@ -22,11 +22,13 @@
 //!
 //! Files: [`request`] (pure parsing), [`io`] (the disk file, execution),
 //! [`worker`] (the thread), [`device`] (the `VirtioDevice`),
-//! [`fuzzing`] (the `block_queues` harness).
+//! [`hotplug`] (hot-add to a running VM), [`fuzzing`] (the
+//! `block_queues` harness).
 
 pub mod device;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hotplug;
 pub mod io;
 pub mod request;
 pub mod worker;

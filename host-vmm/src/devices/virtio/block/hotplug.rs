@@ -1,0 +1,258 @@
+//! Hot-add of virtio-blk disks to a running VM.
+//!
+//! At boot the VM gets a pool of empty virtio-mmio slots (the windows and
+//! GSIs after the boot devices), each an [`EmptySlot`] on the MMIO bus
+//! (reads as zeros: no device), and one present-bitmap register
+//! ([`PresentRegister`], bit n = hot slot n holds a device). The DSDT
+//! declares every slot as an `LNRO0005` device inside a container device
+//! (`\_SB_.VHPC`, PNP0A06) whose `_STA` reads that bit (see
+//! `devices::virtio::acpi::VirtioHotplugAml`).
+//!
+//! [`DiskHotplug::add`] opens the disk, puts a virtio-mmio transport in the
+//! first free slot, registers its irqfd and queue ioeventfds with KVM,
+//! sets the slot's present bit and raises the GED interrupt with
+//! [`GED_EVENT_VIRTIO`]. The guest's GED `_EVT` then sends a Bus Check to
+//! the container; Linux's container scan handler rescans its children,
+//! finds the new `_STA` = present device and binds virtio-mmio to it, and
+//! the disk appears as the next `vdX` (find it by serial). Removal is not
+//! supported.
+//!
+//! Needs the GED, which comes with memory hot-plug (`memory_slots` > 0).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Block, DiskConfig, DiskError};
+use crate::devices::acpi::ged::{GedNotifier, GED_EVENT_VIRTIO};
+use crate::devices::virtio::mmio::{MmioError, VirtioMmioDevice, MMIO_NOTIFY_OFFSET};
+use crate::devices::BusDevice;
+use crate::kvm::{KvmError, Vm};
+use crate::memory::GuestMemoryAtomic;
+
+/// Bytes of the present-bitmap register window.
+pub const PRESENT_REGISTER_SIZE: u64 = 4;
+/// Most hot slots (bits of the present register).
+pub const MAX_HOT_SLOTS: usize = 32;
+
+/// The present bitmap as the guest reads it (4-byte reads at offset 0).
+#[derive(Debug, Default)]
+pub struct PresentRegister {
+    bits: Arc<AtomicU32>,
+}
+
+impl PresentRegister {
+    /// The bitmap, shared with [`DiskHotplug`].
+    pub fn bits(&self) -> Arc<AtomicU32> {
+        self.bits.clone()
+    }
+}
+
+impl BusDevice for PresentRegister {
+    fn read(&mut self, _base: u64, offset: u64, data: &mut [u8]) {
+        if offset == 0 && data.len() == 4 {
+            data.copy_from_slice(&self.bits.load(Ordering::SeqCst).to_le_bytes());
+        } else {
+            data.fill(0);
+        }
+    }
+
+    fn write(&mut self, _base: u64, offset: u64, data: &[u8]) {
+        crate::guest_warn!(
+            offset,
+            len = data.len(),
+            "virtio hotplug: write to the read-only present register ignored"
+        );
+    }
+}
+
+/// A virtio-mmio window that may hold a device: empty until a hot-add.
+#[derive(Default)]
+pub struct EmptySlot {
+    device: Option<VirtioMmioDevice>,
+}
+
+impl BusDevice for EmptySlot {
+    fn read(&mut self, base: u64, offset: u64, data: &mut [u8]) {
+        match &mut self.device {
+            Some(d) => d.read(base, offset, data),
+            None => data.fill(0),
+        }
+    }
+
+    fn write(&mut self, base: u64, offset: u64, data: &[u8]) {
+        if let Some(d) = &mut self.device {
+            d.write(base, offset, data);
+        }
+    }
+}
+
+/// One hot slot: its place and its bus device.
+pub struct HotSlot {
+    /// Virtio-mmio device number (`_UID`, `VRnn`).
+    pub index: usize,
+    pub base: u64,
+    pub gsi: u32,
+    pub device: Arc<Mutex<EmptySlot>>,
+}
+
+/// What a hot-add did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotAdded {
+    /// Hot slot number (bit in the present register).
+    pub slot: usize,
+    pub base: u64,
+    pub gsi: u32,
+    /// Disk size in 512-byte sectors.
+    pub sectors: u64,
+}
+
+/// Why a disk could not be hot-added.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskHotplugError {
+    #[error("no free hot-plug slot for a disk (the VM has {slots})")]
+    NoSlot { slots: usize },
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    #[error("cannot create the virtio-mmio transport")]
+    Mmio(#[source] MmioError),
+    #[error("cannot wire the disk's interrupt or notifications")]
+    Kvm(#[source] KvmError),
+    #[error("cannot raise the GED interrupt")]
+    Notify(#[source] std::io::Error),
+}
+
+/// The hot slots of one VM.
+pub struct DiskHotplug {
+    vm: Arc<Vm>,
+    mem: GuestMemoryAtomic,
+    ged: Arc<GedNotifier>,
+    present: Arc<AtomicU32>,
+    slots: Vec<HotSlot>,
+    /// Serialises hot-adds (slot choice, KVM registration).
+    lock: Mutex<()>,
+}
+
+/// Empty slot devices and the present register for `places` (index,
+/// base, gsi), to put on the MMIO bus at boot, at most [`MAX_HOT_SLOTS`].
+pub fn hot_slots(places: &[(usize, u64, u32)]) -> (Vec<HotSlot>, PresentRegister) {
+    let slots = places
+        .iter()
+        .take(MAX_HOT_SLOTS)
+        .map(|&(index, base, gsi)| HotSlot {
+            index,
+            base,
+            gsi,
+            device: Arc::new(Mutex::new(EmptySlot::default())),
+        })
+        .collect();
+    (slots, PresentRegister::default())
+}
+
+impl DiskHotplug {
+    pub fn new(
+        vm: Arc<Vm>,
+        mem: GuestMemoryAtomic,
+        ged: Arc<GedNotifier>,
+        slots: Vec<HotSlot>,
+        present: Arc<AtomicU32>,
+    ) -> Self {
+        Self {
+            vm,
+            mem,
+            ged,
+            present,
+            slots,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Hot slots in all and in use.
+    pub fn usage(&self) -> (usize, usize) {
+        let used = self.present.load(Ordering::SeqCst).count_ones() as usize;
+        (self.slots.len(), used)
+    }
+
+    /// Attach `cfg` in the first free slot and tell the guest.
+    pub fn add(&self, cfg: &DiskConfig) -> Result<HotAdded, DiskHotplugError> {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let present = self.present.load(Ordering::SeqCst);
+        let (slot, place) = self
+            .slots
+            .iter()
+            .enumerate()
+            .find(|(i, _)| present & (1 << i) == 0)
+            .ok_or(DiskHotplugError::NoSlot {
+                slots: self.slots.len(),
+            })?;
+        let block = Block::new(cfg)?;
+        let sectors = block.capacity();
+        let transport = VirtioMmioDevice::new(Box::new(block), self.mem.clone())
+            .map_err(DiskHotplugError::Mmio)?;
+        self.vm
+            .register_irqfd(transport.interrupt_evt(), place.gsi)
+            .map_err(DiskHotplugError::Kvm)?;
+        for (queue, evt) in transport.queue_evts().iter().enumerate() {
+            let queue = u32::try_from(queue).unwrap_or(u32::MAX);
+            self.vm
+                .register_ioevent_mmio(evt, place.base + MMIO_NOTIFY_OFFSET, queue)
+                .map_err(DiskHotplugError::Kvm)?;
+        }
+        place
+            .device
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .device = Some(transport);
+        self.present.fetch_or(1 << slot, Ordering::SeqCst);
+        self.ged
+            .notify(GED_EVENT_VIRTIO)
+            .map_err(DiskHotplugError::Notify)?;
+        tracing::info!(
+            slot,
+            base = format_args!("{:#x}", place.base),
+            gsi = place.gsi,
+            disk = %cfg.path.display(),
+            serial = cfg.serial,
+            "disk hot-added"
+        );
+        Ok(HotAdded {
+            slot,
+            base: place.base,
+            gsi: place.gsi,
+            sectors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_present_register_and_empty_slot_read_as_nothing() {
+        let (slots, mut reg) = hot_slots(&[(1, 0xd000_1000, 6), (2, 0xd000_2000, 7)]);
+        assert_eq!(slots.len(), 2);
+        let mut b = [0xffu8; 4];
+        reg.read(0, 0, &mut b);
+        assert_eq!(b, [0; 4]);
+        reg.bits.store(0b10, Ordering::SeqCst);
+        reg.read(0, 0, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0b10);
+        let mut b2 = [0xffu8; 2];
+        reg.read(0, 0, &mut b2);
+        assert_eq!(b2, [0; 2]);
+        reg.write(0, 0, &[1, 2, 3, 4]);
+        reg.read(0, 0, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0b10, "writes ignored");
+        let mut slot = slots[0].device.lock().unwrap();
+        let mut magic = [0xffu8; 4];
+        slot.read(0, 0, &mut magic);
+        assert_eq!(magic, [0; 4], "no virtio magic in an empty slot");
+        slot.write(0, 0x70, &[1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn test_hot_slots_capped() {
+        let places: Vec<_> = (0..40).map(|i| (i, 0x1000 * i as u64, i as u32)).collect();
+        assert_eq!(hot_slots(&places).0.len(), MAX_HOT_SLOTS);
+    }
+}
