@@ -193,3 +193,82 @@ fn test_plugged_slot_sta_crs_and_ged_scan_in_acpiexec() {
         "no Notify:\n{out}"
     );
 }
+
+/// The GED with virtio hot-plug: its `_EVT` sends a Bus Check to
+/// `\_SB_.VHPC` on the virtio bit, and each hot slot's `_STA` reads its bit
+/// of the present register.
+#[test]
+fn test_virtio_hotplug_slots_sta_and_ged_bus_check_in_acpiexec() {
+    use crate::devices::acpi::ged::GED_EVENT_VIRTIO;
+    use crate::devices::virtio::acpi::{VirtioHotplugAml, VIRTIO_HOTPLUG_SCAN};
+    const PRESENT: u32 = 0xd100_2000;
+    let mut b = DsdtBuilder::with_base();
+    aml(1).add_with_virtio_scan(&mut b, Some(VIRTIO_HOTPLUG_SCAN));
+    b.add_system_bus(&VirtioHotplugAml {
+        present_base: PRESENT,
+        slots: vec![(1, 0xd000_1000, 6), (2, 0xd000_2000, 7)],
+    });
+    b.add_root(&OpRegion::new(
+        Path::new("TPRS"),
+        OpRegionSpace::SystemMemory,
+        &PRESENT,
+        &4u32,
+    ));
+    b.add_root(&Field::new(
+        Path::new("TPRS"),
+        FieldAccessType::DWord,
+        FieldLockRule::NoLock,
+        FieldUpdateRule::WriteAsZeroes,
+        vec![FieldEntry::Named(*b"TPRE", 32)],
+    ));
+    b.add_root(&OpRegion::new(
+        Path::new("TGED"),
+        OpRegionSpace::SystemMemory,
+        &GED,
+        &(GED_MMIO_SIZE as u32),
+    ));
+    b.add_root(&Field::new(
+        Path::new("TGED"),
+        FieldAccessType::DWord,
+        FieldLockRule::NoLock,
+        FieldUpdateRule::WriteAsZeroes,
+        vec![FieldEntry::Named(*b"TEVT", 32)],
+    ));
+    // Slot 1 (VR02) plugged, the GED's virtio event pending.
+    b.add_root(&Method::new(
+        Path::new("TSET"),
+        0,
+        false,
+        vec![
+            &Store::new(&Path::new("TPRE"), &2u32),
+            &Store::new(&Path::new("TEVT"), &GED_EVENT_VIRTIO),
+        ],
+    ));
+    let bytes = b.build().unwrap();
+    let dir = ScratchDir::new("virtio-hp-exec");
+    round_trip(dir.path(), "dsdt", &bytes);
+    let out = acpiexec(
+        dir.path(),
+        &bytes,
+        "Evaluate \\TSET; Evaluate \\_SB.VHPC.VR01._STA",
+    );
+    assert!(
+        out.contains("[Integer] = 0000000000000000"),
+        "empty slot present:\n{out}"
+    );
+    let out = acpiexec(
+        dir.path(),
+        &bytes,
+        "Evaluate \\TSET; Evaluate \\_SB.VHPC.VR02._STA",
+    );
+    assert!(
+        out.contains("[Integer] = 000000000000000F"),
+        "plugged slot absent:\n{out}"
+    );
+    let out = acpiexec(
+        dir.path(),
+        &bytes,
+        "Evaluate \\TSET; Evaluate \\_SB.GED_._EVT 13",
+    );
+    assert!(out.contains("VHPC"), "no Notify of the container:\n{out}");
+}

@@ -250,6 +250,99 @@ mod tests {
         slot.write(0, 0x70, &[1, 0, 0, 0]);
     }
 
+    /// A stub guest (no Linux) polls the GED while the host hot-adds a
+    /// disk from another thread, then prints the GED event bits, the
+    /// present bitmap, the first byte of the slot's magic and its device ID.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn test_stub_guest_sees_disk_hot_add_while_running() {
+        use crate::arch::x86_64::layout::{
+            GED_MMIO_BASE, VIRTIO_HOTPLUG_MMIO_BASE, VIRTIO_MMIO_BASE, VIRTIO_MMIO_SLOTS,
+        };
+        use crate::arch::x86_64::test_utils::stub_bzimage;
+        use crate::builder::{build_vm, BootOptions};
+        use crate::config::HypervisorConfig;
+        use crate::vmm::GuestExit;
+
+        assert!(
+            std::path::Path::new("/dev/kvm").exists(),
+            "this test needs /dev/kvm, which this host does not have"
+        );
+        let mut code = vec![0x48, 0xbb]; // mov rbx, GED
+        code.extend_from_slice(&GED_MMIO_BASE.to_le_bytes());
+        code.extend_from_slice(&[0x8b, 0x03, 0x85, 0xc0, 0x74, 0xfa]); // 1: mov eax,[rbx]; test; jz 1b
+        code.extend_from_slice(&[0x66, 0xba, 0xf8, 0x03, 0x04, b'0', 0xee]); // dx=COM1; al+='0'; out
+        code.extend_from_slice(&[0x48, 0xbb]); // mov rbx, present register
+        code.extend_from_slice(&VIRTIO_HOTPLUG_MMIO_BASE.to_le_bytes());
+        code.extend_from_slice(&[0x8b, 0x03, 0x04, b'0', 0xee]); // mov eax,[rbx]; al+='0'; out
+        code.extend_from_slice(&[0x48, 0xbb]); // mov rbx, slot 0's window
+        code.extend_from_slice(&VIRTIO_MMIO_BASE.to_le_bytes());
+        code.extend_from_slice(&[0x8b, 0x03, 0xee]); // mov eax,[rbx] (magic); out ('v')
+        code.extend_from_slice(&[0x8b, 0x43, 0x08, 0x04, b'0', 0xee]); // device ID; al+='0'; out
+        code.extend_from_slice(&[0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee]); // ACPI S5
+
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let kernel = dir.as_path().join("bzImage");
+        std::fs::write(&kernel, stub_bzimage(&code)).unwrap();
+        let disk = dir.as_path().join("disk.img");
+        std::fs::write(&disk, vec![0u8; 4096]).unwrap();
+        let cfg = HypervisorConfig {
+            kernel,
+            initrd: None,
+            image: None,
+            firmware: None,
+            kernel_params: String::new(),
+            default_vcpus: 1,
+            default_maxvcpus: 1,
+            default_root_ports: 0,
+            default_bridges: 0,
+            default_memory: 64,
+            memory_slots: 1,
+            default_maxmemory: 1024,
+        };
+        let opts = BootOptions {
+            console: Some(dir.as_path().join("console")),
+            ..Default::default()
+        };
+        let vmm = build_vm(&cfg, &opts).unwrap();
+        let hp = vmm.disk_hotplug().expect("hot slots with memory_slots > 0");
+        let disk_cfg = DiskConfig {
+            path: disk.clone(),
+            read_only: true,
+            serial: "hot".into(),
+        };
+        let adder = {
+            let hp = hp.clone();
+            let cfg = disk_cfg.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                hp.add(&cfg)
+            })
+        };
+        let exit = vmm.run().unwrap();
+        let added = adder.join().unwrap().unwrap();
+        let console = std::fs::read_to_string(dir.as_path().join("console")).unwrap();
+        assert_eq!(exit, GuestExit::PowerOff);
+        assert_eq!(
+            (added.slot, added.base, added.sectors),
+            (0, VIRTIO_MMIO_BASE, 8)
+        );
+        // GED event 2 (virtio), present bits 1, magic "v...", device ID 2.
+        assert_eq!(console, "21v2");
+        // A bad serial takes no slot; the pool runs out after all 8.
+        let bad = DiskConfig {
+            serial: "has space".into(),
+            ..disk_cfg.clone()
+        };
+        assert!(matches!(hp.add(&bad), Err(DiskHotplugError::Disk(_))));
+        for _ in 1..VIRTIO_MMIO_SLOTS {
+            hp.add(&disk_cfg).unwrap();
+        }
+        assert_eq!(hp.usage(), (8, 8));
+        let e = hp.add(&disk_cfg).unwrap_err();
+        assert!(matches!(e, DiskHotplugError::NoSlot { slots: 8 }), "{e}");
+    }
+
     #[test]
     fn test_hot_slots_capped() {
         let places: Vec<_> = (0..40).map(|i| (i, 0x1000 * i as u64, i as u32)).collect();
