@@ -381,6 +381,29 @@ pub fn blocks_cover(blocks: u64, block_bytes: u64, min_bytes: u64) -> bool {
     blocks.saturating_mul(block_bytes) >= min_bytes
 }
 
+/// Called after memory has been onlined (see [`set_grown_hook`]).
+pub type GrownHook = Box<dyn Fn() + Send + Sync>;
+
+static GROWN_HOOK: Mutex<Option<GrownHook>> = Mutex::new(None);
+
+/// What to run whenever hot-added memory has been onlined (by the uevent thread after a
+/// burst, or by OnlineCPUMem): the sandbox uses it so its cgroup follows the guest's total.
+/// `None` removes it.
+pub fn set_grown_hook(hook: Option<GrownHook>) {
+    *GROWN_HOOK.lock().unwrap_or_else(PoisonError::into_inner) = hook;
+}
+
+/// Runs the hook of [`set_grown_hook`], if any.
+pub fn memory_grown() {
+    if let Some(hook) = GROWN_HOOK
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+    {
+        hook();
+    }
+}
+
 static SYSTEM: OnceLock<Arc<Onliner>> = OnceLock::new();
 
 /// Make the onliner of [`MEMORY_SYSFS`] with `kind` the process-wide one

@@ -49,6 +49,17 @@ use crate::container::stdio::ProcessIo;
 use crate::container::{rootfs, Container, ContainerError, CreateRequest, Process, SandboxContext};
 use crate::init::reaper::Reaper;
 
+/// What the sandbox cgroup's `memory.max` leaves to the agent and the guest kernel: every
+/// container together may use the guest's MemTotal less this, so a container that runs
+/// away is OOM-killed inside the sandbox cgroup instead of starving the agent.
+pub const MEMORY_RESERVE: u64 = 64 << 20;
+
+/// The sandbox cgroup's `memory.max` for a guest whose MemTotal is `total` bytes: the total
+/// less [`MEMORY_RESERVE`], and never less than half the total (tiny guests). Pure.
+pub fn sandbox_memory_limit(total: u64) -> u64 {
+    total.saturating_sub(MEMORY_RESERVE).max(total / 2)
+}
+
 /// How a sandbox is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -144,6 +155,26 @@ impl Sandbox {
 
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Sets the sandbox cgroup's `memory.max` from the guest's MemTotal (see
+    /// [`sandbox_memory_limit`]); called at CreateSandbox and after every hot-add. There is
+    /// no sandbox-wide limit of the user's to keep: container limits are per container.
+    /// Failures are logged: the containers' own limits still hold.
+    pub fn follow_memory_total(&self) {
+        let Some(kib) = crate::memory::mem_total_kib() else {
+            tracing::warn!("sandbox memory: cannot read MemTotal");
+            return;
+        };
+        let limit = sandbox_memory_limit(kib.saturating_mul(1024));
+        match self.cgroups.set_sandbox_memory_max(limit) {
+            Ok(()) => tracing::info!(
+                "sandbox memory: memory.max {} MiB (MemTotal {} MiB)",
+                limit >> 20,
+                kib >> 10
+            ),
+            Err(e) => tracing::warn!("sandbox memory: {}", crate::init::error_chain(&e)),
+        }
     }
 
     pub fn config(&self) -> &SandboxConfig {
@@ -333,5 +364,20 @@ fn start_pause(reaper: &Reaper) -> Result<SharedPid, ContainerError> {
             let _ = pause.signal(libc::SIGKILL);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_sandbox_memory_limit_leaves_the_reserve() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(sandbox_memory_limit(512 * MIB), 448 * MIB);
+        assert_eq!(sandbox_memory_limit(1536 * MIB), 1472 * MIB);
+        // Tiny guests keep half.
+        assert_eq!(sandbox_memory_limit(96 * MIB), 48 * MIB);
+        assert_eq!(sandbox_memory_limit(0), 0);
     }
 }

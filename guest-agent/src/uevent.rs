@@ -197,6 +197,7 @@ fn listen(socket: &UeventSocket, onliner: &Onliner) {
             }
             Ok(None) => {
                 log_summary(onlined);
+                memory::memory_grown();
                 onlined = 0;
             }
             Err(Errno::ENOBUFS) => {

@@ -2,6 +2,7 @@
 //! [`Sandbox`] (the table in [`crate::sandbox`]) and builds the response.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::agent::*;
@@ -35,10 +36,21 @@ pub fn create_sandbox(agent: &Agent, req: CreateSandboxRequest) -> Result<Empty,
     }
     config.share_pid = req.share_pid;
     agent.sandbox.create(|| Sandbox::create(config, reaper))?;
+    // The sandbox cgroup's memory.max follows the guest's total, now and after each
+    // hot-add (the hook holds no reference: a destroyed sandbox is simply skipped).
+    let sandbox = agent.sandbox()?;
+    sandbox.follow_memory_total();
+    let weak = Arc::downgrade(&sandbox);
+    crate::memory::set_grown_hook(Some(Box::new(move || {
+        if let Some(sandbox) = weak.upgrade() {
+            sandbox.follow_memory_total();
+        }
+    })));
     Ok(Empty::new())
 }
 
 pub fn destroy_sandbox(agent: &Agent, _: DestroySandboxRequest) -> Result<Empty, RpcError> {
+    crate::memory::set_grown_hook(None);
     agent
         .sandbox
         .destroy(|sandbox| sandbox.destroy(Some(DESTROY_TIMEOUT)))?;

@@ -50,6 +50,8 @@ pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, 
             Some(kib) => tracing::info!("memory: OnlineCPUMem: {report}, MemTotal now {kib} kB"),
             None => tracing::info!("memory: OnlineCPUMem: {report}"),
         }
+        // Before the reply, so the host sees the sandbox's new limit in place.
+        memory::memory_grown();
     } else {
         std::thread::Builder::new()
             .name("online-memory".into())

@@ -90,6 +90,17 @@ impl CgroupTree {
             .collect())
     }
 
+    /// Sets the sandbox cgroup's `memory.max` (every container together).
+    pub fn set_sandbox_memory_max(&self, bytes: u64) -> Result<(), CgroupError> {
+        let path = self.sandbox_path().join("memory.max");
+        let value = bytes.to_string();
+        fs::write(&path, &value).map_err(|source| CgroupError::Write {
+            path: path.display().to_string(),
+            value,
+            source,
+        })
+    }
+
     /// Creates the cgroup of container `id` (which must not exist yet).
     pub fn create_container(&self, id: &str) -> Result<ContainerCgroup, CgroupError> {
         let path = self.sandbox_path().join(id);
