@@ -141,6 +141,14 @@ enum Command {
     Ps { sandbox: String },
     /// A container's resource usage, one key=value per line.
     Stats { sandbox: String, container: String },
+    /// Change a running container's limits (cgroup v2 in the guest, live). A memory
+    /// limit above what the sandbox has grows the sandbox first (memory hotplug).
+    Update {
+        sandbox: String,
+        container: String,
+        #[command(flatten)]
+        resources: ResourceArgs,
+    },
 }
 
 /// Options of the container's process (run, create, exec).
@@ -493,6 +501,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Stats { sandbox, container } => {
             print!("{}", cmd::containers::stats(&sandbox, &container)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Update {
+            sandbox,
+            container,
+            resources,
+        } => {
+            cmd::update::update(cmd::update::UpdateRequest {
+                sandbox,
+                container,
+                resources: resources.options(),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::protocol::{Request, Response, MAX_LINE};
+use super::protocol::{MemoryStatus, Request, Response, MAX_LINE};
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,11 @@ pub enum ApiClientError {
     },
     #[error("malformed answer from the VMM: {0}")]
     Malformed(String),
+    /// The VMM refused the request; its message says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the VMM answered {what} to a {asked} request")]
+    Unexpected { asked: &'static str, what: String },
 }
 
 /// How long a request may take (a hot-add included).
@@ -50,4 +55,17 @@ pub fn request(path: &Path, req: &Request) -> Result<Response, ApiClientError> {
         .map_err(io_err)?;
     serde_json::from_str(answer.trim())
         .map_err(|e| ApiClientError::Malformed(format!("{e}: {answer:?}")))
+}
+
+/// Send a memory request (`MemoryInfo`, `MemoryAdd`, `MemorySet`) and return the memory it
+/// reports; a refusal is [`ApiClientError::Refused`] with the VMM's message.
+pub fn memory_request(path: &Path, req: &Request) -> Result<MemoryStatus, ApiClientError> {
+    match request(path, req)? {
+        Response::Memory(m) => Ok(m),
+        Response::Error { message } => Err(ApiClientError::Refused(message)),
+        other => Err(ApiClientError::Unexpected {
+            asked: "memory",
+            what: format!("{other:?}"),
+        }),
+    }
 }

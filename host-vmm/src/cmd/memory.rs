@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use host_vmm::agent::{AgentClient, ConnectOptions};
-use host_vmm::api::{self, MemoryStatus, Request, Response};
+use host_vmm::api::{self, MemoryStatus, Request};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 use host_vmm::units::parse_size;
 
@@ -37,12 +37,8 @@ pub fn memory(id: &str, op: MemoryOp, wait: bool) -> anyhow::Result<String> {
     };
     let dir = RuntimeDir::open(&runtime_root(), id)?;
     let start = Instant::now();
-    let status =
-        match api::request(&dir.api_socket(), &request).with_context(|| format!("sandbox {id}"))? {
-            Response::Memory(m) => m,
-            Response::Error { message } => bail!("sandbox {id}: {message}"),
-            other => bail!("sandbox {id}: unexpected answer {other:?}"),
-        };
+    let status = api::memory_request(&dir.api_socket(), &request)
+        .with_context(|| format!("sandbox {id}"))?;
     let mut text = render(&status);
     if adds {
         text.push_str(&format!("vmm_ms={}\n", start.elapsed().as_millis()));

@@ -16,3 +16,4 @@ pub mod sandbox_vm;
 pub mod session;
 pub mod signals;
 pub mod stdio;
+pub mod update;
