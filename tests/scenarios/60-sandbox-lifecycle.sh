@@ -4,9 +4,11 @@
 # listener on 127.0.0.1 in one is reached from another) and its IPC namespace (a POSIX
 # message queue made in one is seen in the other), and have pid and uts namespaces of
 # their own; in a sandbox started with --pid pod they share the pid namespace too. `kill`
-# + `wait` gives 143 (SIGTERM); a deleted container is gone from `ps`; SIGTERM to the
-# sandbox's host-vmm stops it and leaves nothing behind.
+# + `wait` gives 143 (SIGTERM); a deleted container is gone from `ps`; `create --rootfs`
+# and `--bundle` hot-add the tree as an erofs disk and `start --attach` streams them;
+# SIGTERM to the sandbox's host-vmm stops it and leaves nothing behind.
 # shellcheck shell=sh
+# shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
@@ -130,9 +132,32 @@ assert_grep '^c3 +stopped ' "$RESULTS/ps3.out" "c3 listed as stopped"
 EXPECT=1 hv stats-gone stats pod1 c2
 assert_grep 'c2' "$RESULTS/stats-gone.err" "stats of a deleted container names it"
 
-step "create --rootfs in a running sandbox: refused, clearly"
-EXPECT=1 hv rootfs-refused create pod1 c9 --rootfs / -- true
-assert_grep 'block hot-add, which is not implemented yet' "$RESULTS/rootfs-refused.err" "create --rootfs"
+step "create --rootfs / --bundle in a running sandbox: erofs disks hot-added"
+command -v mkfs.erofs >/dev/null || fail "mkfs.erofs is not on PATH (Debian erofs-utils): --rootfs needs it"
+bundle="/tmp/bundle-$$"
+root="$bundle/rootfs"
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/etc"
+cp /bin/busybox "$root/bin/busybox"
+for applet in sh echo cat hostname; do ln -s busybox "$root/bin/$applet"; done
+echo disk-marker >"$root/etc/marker"
+hv create-d1 create pod1 d1 --rootfs "$root" -- sh -c 'cat /etc/marker; hostname'
+hv start-d1 start --attach pod1 d1
+assert_eq "d1 (--rootfs, hot-added disk)" "disk-marker
+d1" "$(out start-d1)"
+cat >"$bundle/config.json" <<'JSON'
+{"ociVersion": "1.0.2",
+ "process": {"args": ["sh", "-c", "echo from-bundle; cat /etc/marker"], "cwd": "/",
+             "env": ["PATH=/bin"]},
+ "root": {"path": "rootfs"},
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                          {"type": "uts"}, {"type": "mount"}]}}
+JSON
+hv create-d2 create pod1 d2 --bundle "$bundle"
+hv start-d2 start --attach pod1 d2
+assert_eq "d2 (--bundle, hot-added disk)" "from-bundle
+disk-marker" "$(out start-d2)"
+rm -rf "$bundle"
 
 stop_pod
 

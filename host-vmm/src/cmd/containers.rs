@@ -12,10 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
 use host_vmm::oci::spec::{apply_process, apply_resources, check_args, set_hostname};
-use host_vmm::oci::{default_spec, process_json, ProcessOptions, ResourceOptions};
+use host_vmm::oci::{default_spec, process_json, read_bundle, ProcessOptions, ResourceOptions};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 
-use super::run::RootfsChoice;
+use super::run::{rootfs_disk, RootfsChoice};
 use super::session::{attach_and_wait, Attach};
 use super::stdio::Target;
 
@@ -34,27 +34,52 @@ pub struct CreateRequest {
     pub resources: ResourceOptions,
 }
 
-/// `CreateContainer` with the default spec and image (its init's exec id is the container
-/// id).
+/// `CreateContainer` (its init's exec id is the container id): the default spec and image,
+/// or with `--rootfs`/`--bundle` the tree as a read-only erofs disk hot-added to the
+/// sandbox first (virtio-blk hot-add; it needs the sandbox's GED, i.e. `memory_slots` > 0).
 pub fn create(req: CreateRequest) -> anyhow::Result<()> {
-    if req.rootfs != RootfsChoice::Default {
-        bail!(
-            "--bundle/--rootfs: attaching a disk to a running sandbox needs block hot-add, which \
-             is not implemented yet; use `run --bundle/--rootfs` for a sandbox of its own"
-        );
+    let hostname = &req.container[..req.container.len().min(64)];
+    let (mut spec, rootfs_dir) = match &req.rootfs {
+        RootfsChoice::Bundle(dir) => {
+            let b = read_bundle(dir, &req.process, &req.resources)
+                .with_context(|| format!("bundle {}", dir.display()))?;
+            (b.spec, Some(b.rootfs))
+        }
+        other => {
+            let mut spec = default_spec(hostname);
+            apply_process(&mut spec, &req.process)?;
+            apply_resources(&mut spec, &req.resources)?;
+            check_args(&spec)?;
+            match other {
+                RootfsChoice::Dir(dir) if !dir.is_dir() => {
+                    bail!("--rootfs {}: not a directory", dir.display())
+                }
+                RootfsChoice::Dir(dir) => (spec, Some(dir.clone())),
+                _ => (spec, None),
+            }
+        }
+    };
+    if spec.get("hostname").is_none() {
+        set_hostname(&mut spec, hostname)?;
     }
-    let mut spec = default_spec("x");
-    set_hostname(&mut spec, &req.container[..req.container.len().min(64)])?;
-    apply_process(&mut spec, &req.process)?;
-    apply_resources(&mut spec, &req.resources)?;
-    check_args(&spec)?;
-    connect(&req.sandbox)?
-        .create_container(
-            &req.container,
-            &req.container,
-            &spec.to_string(),
-            &RootfsSource::Default,
-        )
+    let agent = connect(&req.sandbox)?;
+    let rootfs = match rootfs_dir {
+        None => RootfsSource::Default,
+        Some(dir) => {
+            let (disk, source) = rootfs_disk(&dir, &req.container)?;
+            let added = super::disk::add(&req.sandbox, disk).with_context(|| {
+                format!("create {}: cannot hot-add its rootfs disk", req.container)
+            })?;
+            tracing::info!(
+                "rootfs disk of {} hot-added: {}",
+                req.container,
+                added.replace('\n', " ")
+            );
+            source
+        }
+    };
+    agent
+        .create_container(&req.container, &req.container, &spec.to_string(), &rootfs)
         .with_context(|| format!("sandbox {}: create {}", req.sandbox, req.container))
 }
 
@@ -85,7 +110,7 @@ pub fn start(
         },
         tty: false,
         interactive,
-        signal_container: true,
+        init: true,
     };
     let exit = attach_and_wait(&|| connect(sandbox), &agent, &a, None)?;
     Ok(exit.code)
@@ -119,7 +144,7 @@ pub fn exec(
         },
         tty: process.terminal,
         interactive,
-        signal_container: false,
+        init: false,
     };
     let exit = attach_and_wait(&|| connect(sandbox), &agent, &a, None)?;
     Ok(exit.code)

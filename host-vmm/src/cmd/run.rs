@@ -229,7 +229,7 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         },
         tty: req.process.terminal,
         interactive: req.interactive,
-        signal_container: true,
+        init: true,
     };
     let result = attach_and_wait(&connect, &control, &attach, Some(vm.exit_signal().clone()));
     teardown(&control, &plan.id, vm);
@@ -363,7 +363,7 @@ pub fn disk_serial(id: &str) -> String {
 
 /// The container's rootfs directory as a read-only erofs disk (built once, then cached by
 /// content), and how the agent finds it.
-fn rootfs_disk(dir: &Path, id: &str) -> anyhow::Result<(DiskConfig, RootfsSource)> {
+pub fn rootfs_disk(dir: &Path, id: &str) -> anyhow::Result<(DiskConfig, RootfsSource)> {
     let cache = image::default_cache_dir().context("rootfs image cache")?;
     let path = image::rootfs_image(dir, &cache)
         .with_context(|| format!("cannot build the rootfs image of {}", dir.display()))?;

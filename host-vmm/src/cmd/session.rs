@@ -30,9 +30,12 @@ pub struct Attach {
     /// Copy the host's stdin (`-i`); otherwise the process's stdin is closed at once
     /// (with a terminal, left open: closing it would send ^D).
     pub interactive: bool,
-    /// Forward host signals to every process of the container (`run`), not only to this
-    /// process (`exec`).
-    pub signal_container: bool,
+    /// The target is the container's init (`run`, `start --attach`): host signals go to
+    /// every process of the container. Otherwise (`exec`) they go to this process only,
+    /// and since the agent forgets an exec process once waited for, its output is read to
+    /// the end before `WaitProcess` (so a child that keeps the output open keeps `exec`
+    /// waiting, as with `docker exec`).
+    pub init: bool,
 }
 
 enum Event {
@@ -79,18 +82,22 @@ pub fn attach_and_wait(
     if attach.tty {
         resize();
     }
+    let (done_tx, done_rx) = mpsc::channel();
     let mut pumps = vec![stdio::spawn_output_pump(
         connect()?,
         target.clone(),
         Output::Stdout,
+        done_tx.clone(),
     )?];
     if !attach.tty {
         pumps.push(stdio::spawn_output_pump(
             connect()?,
             target.clone(),
             Output::Stderr,
+            done_tx,
         )?);
     }
+    let outputs = pumps.len();
     if attach.interactive {
         stdio::spawn_stdin_pump(connect()?, target.clone())?;
     } else if !attach.tty {
@@ -103,9 +110,19 @@ pub fn attach_and_wait(
     let waiter = connect()?;
     let wait_tx = tx.clone();
     let wait_target = target.clone();
+    let wait_after_output = !attach.init;
     std::thread::Builder::new()
         .name("wait".into())
         .spawn(move || {
+            if wait_after_output {
+                // The agent forgets an exec process once waited for: read all its output
+                // first. (A pump that failed also counts as done.)
+                for _ in 0..outputs {
+                    if done_rx.recv().is_err() {
+                        break;
+                    }
+                }
+            }
             let r = waiter.wait_process(&wait_target.container, &wait_target.exec);
             let _ = wait_tx.send(Event::Exited(r));
         })
@@ -193,7 +210,7 @@ pub fn attach_and_wait(
 fn signal(control: &AgentClient, attach: &Attach, sig: i32) {
     let sig = u32::try_from(sig).unwrap_or(15);
     let target = &attach.target;
-    let exec = if attach.signal_container {
+    let exec = if attach.init {
         ""
     } else {
         target.exec.as_str()

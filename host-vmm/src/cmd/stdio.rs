@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,12 +31,14 @@ pub struct Target {
 }
 
 /// Copies the process's `which` stream to the host's stdout or stderr until end-of-file;
-/// returns the bytes copied. A host stream that closed (EPIPE) stops the copying, not the
-/// draining, so the process never blocks on a full pipe.
+/// returns the bytes copied, and says so on `done` (whatever the outcome). A host stream
+/// that closed (EPIPE) stops the copying, not the draining, so the process never blocks on
+/// a full pipe.
 pub fn spawn_output_pump(
     agent: AgentClient,
     target: Target,
     which: Output,
+    done: Sender<()>,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<u64>>> {
     let name = match which {
         Output::Stdout => "stdout-pump",
@@ -44,40 +47,46 @@ pub fn spawn_output_pump(
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            // Locked per chunk, never across a read: the log also writes to stderr.
-            let write = |data: &[u8]| match which {
-                Output::Stdout => {
-                    let mut out = io::stdout().lock();
-                    out.write_all(data).and_then(|()| out.flush())
-                }
-                Output::Stderr => {
-                    let mut err = io::stderr().lock();
-                    err.write_all(data).and_then(|()| err.flush())
-                }
-            };
-            let mut copied = 0u64;
-            let mut host_open = true;
-            loop {
-                let data = match which {
-                    Output::Stdout => agent.read_stdout(&target.container, &target.exec),
-                    Output::Stderr => agent.read_stderr(&target.container, &target.exec),
-                }
-                .with_context(|| format!("{name}: container {}", target.container))?;
-                if data.is_empty() {
-                    return Ok(copied);
-                }
-                copied += data.len() as u64;
-                if host_open {
-                    if let Err(e) = write(&data) {
-                        if e.kind() != io::ErrorKind::BrokenPipe {
-                            tracing::warn!("{name}: cannot write to the host: {e}");
-                        }
-                        host_open = false;
-                    }
-                }
-            }
+            let result = pump(&agent, &target, which, name);
+            let _ = done.send(());
+            result
         })
         .context("cannot start an output thread")
+}
+
+fn pump(agent: &AgentClient, target: &Target, which: Output, name: &str) -> anyhow::Result<u64> {
+    // Locked per chunk, never across a read: the log also writes to stderr.
+    let write = |data: &[u8]| match which {
+        Output::Stdout => {
+            let mut out = io::stdout().lock();
+            out.write_all(data).and_then(|()| out.flush())
+        }
+        Output::Stderr => {
+            let mut err = io::stderr().lock();
+            err.write_all(data).and_then(|()| err.flush())
+        }
+    };
+    let mut copied = 0u64;
+    let mut host_open = true;
+    loop {
+        let data = match which {
+            Output::Stdout => agent.read_stdout(&target.container, &target.exec),
+            Output::Stderr => agent.read_stderr(&target.container, &target.exec),
+        }
+        .with_context(|| format!("{name}: container {}", target.container))?;
+        if data.is_empty() {
+            return Ok(copied);
+        }
+        copied += data.len() as u64;
+        if host_open {
+            if let Err(e) = write(&data) {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    tracing::warn!("{name}: cannot write to the host: {e}");
+                }
+                host_open = false;
+            }
+        }
+    }
 }
 
 /// Copies the host's stdin to the process until end-of-file, then closes its stdin.
