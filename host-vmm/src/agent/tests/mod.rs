@@ -131,21 +131,26 @@ fn test_client_check_version_details_and_time_through_front() {
 }
 
 #[test]
-fn test_unimplemented_rpc_reports_unimplemented() {
-    let dir = Dir::new("unimpl");
+fn test_agent_error_status_is_mapped() {
+    let dir = Dir::new("status");
     let _agent = GuestAgent::start(&dir);
     let _front = Front::start(&dir.uds(), &dir.guest(), Reply::Ok);
     let client = AgentClient::connect(&dir.uds(), &opts(10_000)).unwrap();
+    // No sandbox yet: the agent refuses, and the status code and message come through.
     let e = client
         .call("CreateContainer", |a, ctx| {
             a.create_container(ctx, &CreateContainerRequest::new())
         })
         .unwrap_err();
-    assert_eq!(e.status_code(), Some(Code::UNIMPLEMENTED));
-    assert_eq!(
-        e.to_string(),
-        "agent CreateContainer: UNIMPLEMENTED: not implemented yet: CreateContainer"
+    assert_eq!(e.status_code(), Some(Code::FAILED_PRECONDITION), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("agent CreateContainer: FAILED_PRECONDITION: "),
+        "{e}"
     );
+    // The typed calls map it the same way.
+    let e = client.list_containers().unwrap_err();
+    assert_eq!(e.status_code(), Some(Code::FAILED_PRECONDITION), "{e}");
     // The connection still works.
     client.check().unwrap();
 }
