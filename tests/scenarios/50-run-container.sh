@@ -3,12 +3,13 @@
 # RPCs, streams its stdio, and exits with its status; the VM and the runtime directory are
 # gone afterwards. Covered: stdout, exit codes (42; 137 for SIGKILL), stdin round trip
 # with -i, a terminal with -t, a large stdout byte for byte (sha256 against the same data
-# made on the host), an OOM kill under -m reported on stderr, -m above the boot RAM grows
-# the VM by memory hotplug, -e/-w, --rootfs and --bundle (the tree as a cached read-only
-# erofs virtio-blk disk, mkfs.erofs from the host), SIGTERM to host-vmm while booting and
-# while attached (forwarded to the container), and no VM process or runtime directory left
-# behind.
+# made on the host), an OOM kill under -m reported on stderr, --pids-limit, --cpus, -m
+# above the boot RAM grows the VM by memory hotplug, -e/-w, --rootfs and --bundle (the
+# tree as a cached read-only erofs virtio-blk disk, mkfs.erofs from the host), SIGTERM to
+# host-vmm while booting and while attached (forwarded to the container), and no VM
+# process or runtime directory left behind.
 # shellcheck shell=sh
+# shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
@@ -110,6 +111,19 @@ kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' "$RESULTS/grow.out")
 [ "${kib:-0}" -ge 900000 ] || fail "grow: MemTotal ${kib:-?} kB in the container, want about 1 GiB"
 assert_grep 'memory hot-added' "$RESULTS/grow.err" "grow: hot-add logged"
 step "grow: MemTotal $kib kB"
+
+step "--pids-limit 5: the sixth process cannot fork"
+ctr pids --pids-limit 5 -- sh -c 'i=0; while [ $i -lt 10 ]; do sleep 30 & i=$((i+1)); done; echo spawned'
+[ "$RC" -ne 0 ] || fail "--pids-limit 5: ten background processes started"
+assert_grep "can't fork" "$RESULTS/pids.err" "--pids-limit: fork refused"
+
+step "--cpus 0.5: a busy loop gets about half a CPU"
+busy='i=0; s=$(date +%s); while [ $(date +%s) -lt $((s+3)) ]; do i=$((i+1)); done; echo $i'
+ctr cpu-free -- sh -c "$busy"
+ctr cpu-half --cpus 0.5 -- sh -c "$busy"
+free=$(cat "$RESULTS/cpu-free.out") half=$(cat "$RESULTS/cpu-half.out")
+step "loops in 3 s: $free unlimited, $half with --cpus 0.5"
+[ "$((half * 100))" -lt "$((free * 80))" ] || fail "--cpus 0.5: $half loops, not clearly fewer than $free unlimited"
 
 step "--rootfs DIR: the tree as a read-only erofs disk, writable through the overlay"
 command -v mkfs.erofs >/dev/null || fail "mkfs.erofs is not on PATH (Debian erofs-utils): --rootfs needs it"
