@@ -1,5 +1,5 @@
 //! Starting a sandbox VM, shared by `boot` and `run`: runtime directory, agent log sink,
-//! the VM itself, its control socket and the guest clock setter. [`SandboxVm::run`] runs it
+//! the VM itself, its control socket and the guest setup (clock, memory block size). [`SandboxVm::run`] runs it
 //! on the calling thread (`boot`); [`SandboxVm::spawn`] on a thread of its own (`run`), with
 //! a handle that stops it and waits for it.
 
@@ -17,7 +17,7 @@ use host_vmm::memory::hotplug::MemoryHotplug;
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 use host_vmm::vmm::{ExitSignal, GuestExit, Vmm};
 
-/// How long after boot the VMM keeps trying to set the guest's clock.
+/// How long after boot the VMM keeps trying to reach the agent (clock, block size).
 const CLOCK_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What a sandbox VM needs from the command line.
@@ -89,7 +89,7 @@ impl SandboxVm {
             ),
         )
         .context("cannot start the control socket")?;
-        spawn_clock_setter(vsock)?;
+        spawn_guest_setup(vsock, vmm.memory_hotplug())?;
         Ok(Self {
             vmm,
             _api: api,
@@ -220,23 +220,42 @@ impl Drop for RunningVm {
     }
 }
 
-/// The guest has no RTC: once its agent answers, give it the host's time
-/// (Kata does the same). Best effort: a guest that is gone by then is fine.
-fn spawn_clock_setter(vsock: PathBuf) -> anyhow::Result<()> {
+/// Once the agent answers: give the guest the host's time (it has no RTC; Kata does the
+/// same), and take the guest's memory block size for hot-adds (GetGuestDetails) instead of
+/// assuming it. Best effort: a guest that is gone by then is fine.
+fn spawn_guest_setup(vsock: PathBuf, hotplug: Option<Arc<MemoryHotplug>>) -> anyhow::Result<()> {
     std::thread::Builder::new()
-        .name("guest-clock".into())
+        .name("guest-setup".into())
         .spawn(move || {
             let opts = ConnectOptions {
                 deadline: CLOCK_DEADLINE,
                 ..Default::default()
             };
-            let result = AgentClient::connect(&vsock, &opts)
-                .and_then(|agent| agent.set_guest_date_time(SystemTime::now()));
-            match result {
+            let agent = match AgentClient::connect(&vsock, &opts) {
+                Ok(agent) => agent,
+                Err(e) => return tracing::info!("guest clock not set: {e}"),
+            };
+            match agent.set_guest_date_time(SystemTime::now()) {
                 Ok(()) => tracing::info!("guest clock set"),
                 Err(e) => tracing::info!("guest clock not set: {e}"),
             }
+            let Some(hotplug) = hotplug else { return };
+            match agent.guest_details().map(|d| d.mem_block_size) {
+                Ok(Some(block)) => match hotplug.use_guest_block_size(block) {
+                    Ok(used) => tracing::debug!(
+                        guest_mib = block >> 20,
+                        used_mib = used >> 20,
+                        "memory block size"
+                    ),
+                    Err(e) => tracing::warn!("memory hotplug: {e}; hot-adds may not go online"),
+                },
+                Ok(None) => tracing::warn!(
+                    "memory hotplug: the guest reports no memory block size (no memory hotplug \
+                     in its kernel?)"
+                ),
+                Err(e) => tracing::info!("guest details not read: {e}"),
+            }
         })
-        .context("cannot start the guest clock thread")?;
+        .context("cannot start the guest setup thread")?;
     Ok(())
 }
