@@ -2,8 +2,9 @@
 # boots a VM, creates the container from the default image (busybox) over the agent's
 # RPCs, streams its stdio, and exits with its status; the VM and the runtime directory are
 # gone afterwards. Covered: stdout, exit codes (42; 137 for SIGKILL), stdin round trip
-# with -i, a terminal with -t, a large stdout byte for byte (sha256 against the same data
-# made on the host), an OOM kill under -m reported on stderr, --pids-limit, --cpus, -m
+# with -i, a terminal with -t (and on a real pseudo-terminal: raw mode, window size,
+# restored after), a large stdout byte for byte (sha256 against the same data made on
+# the host), an OOM kill under -m reported on stderr, --pids-limit, --cpus, -m
 # above the boot RAM grows the VM by memory hotplug, -e/-w, --rootfs and --bundle (the
 # tree as a cached read-only erofs virtio-blk disk, mkfs.erofs from the host), SIGTERM to
 # host-vmm while booting and while attached (forwarded to the container), and no VM
@@ -85,6 +86,25 @@ step "a terminal with -t"
 ctr tty -t -- sh -c 'test -t 1 && echo is-a-tty'
 assert_eq "tty: status" 0 "$RC"
 assert_grep 'is-a-tty' "$RESULTS/tty.out" "tty: the process has a terminal"
+
+step "-t -i on a real terminal: raw mode, window size, restored after"
+command -v script >/dev/null || fail "script (util-linux) is not on PATH: needed for a pseudo-terminal"
+cat >"/tmp/tty-$$.sh" <<INNER
+stty rows 40 cols 100
+before=\$(stty -g)
+host-vmm run --config "$config" --console "$RESULTS/ptty.console" -t -i -- sh -c 'stty size; exit 3'
+echo "status=\$?"
+[ "\$before" = "\$(stty -g)" ] && echo terminal-restored
+INNER
+timeout 120 script -qc "sh /tmp/tty-$$.sh" /dev/null </dev/null >"$RESULTS/ptty.out" 2>&1 ||
+    { cat "$RESULTS/ptty.out" >&2; fail "-t -i under script failed"; }
+tr -d '\r' <"$RESULTS/ptty.out" >"$RESULTS/ptty.txt"
+assert_grep '40 100$' "$RESULTS/ptty.txt" "the container's terminal has the host's window size"
+assert_grep '^status=3$' "$RESULTS/ptty.txt" "-t -i: exit status"
+assert_grep '^terminal-restored$' "$RESULTS/ptty.txt" "the host terminal is restored"
+# Raw mode: the host terminal adds no CR of its own (one CR per line, from the guest's pty).
+if grep -q "$(printf '\r\r')" "$RESULTS/ptty.out"; then fail "-t -i: host terminal not in raw mode (CR CR)"; fi
+rm -f "/tmp/tty-$$.sh"
 
 step "$BIG_MIB MiB of stdout, byte for byte"
 gen="yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c $((BIG_MIB * 1048576))"
