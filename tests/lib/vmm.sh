@@ -78,7 +78,10 @@ assert_ready() {
 wait_ready() {
     wr_pid=$1 wr_console=$2
     wr_deadline=$(($(now_ms) + ${3:-60} * 1000))
-    until grep -q AGENT_READY "$wr_console" 2>/dev/null; do
+    # The whole line: the console is written a byte at a time, and the tty ends each
+    # line with CR LF, so a ready line with its CR is complete.
+    wr_cr=$(printf '\r')
+    until grep -q "AGENT_READY .*$wr_cr" "$wr_console" 2>/dev/null; do
         kill -0 "$wr_pid" 2>/dev/null || fail "host-vmm exited before the agent was ready"
         [ "$(now_ms)" -lt "$wr_deadline" ] || { kill -9 "$wr_pid"; fail "no AGENT_READY within ${3:-60} s"; }
         sleep 0.2
