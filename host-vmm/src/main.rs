@@ -8,11 +8,13 @@ mod cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cmd::run::{NamespaceFlags, RootfsChoice, RunRequest};
+use cmd::container_args::{
+    CreateArgs, ExecArgs, ResourceArgs, RunArgs, CONTAINER_HELP, RUN_EXIT_CODES,
+};
+use cmd::run::{NamespaceFlags, RunRequest};
 use cmd::sandbox_vm::VmRequest;
 use host_vmm::config::{self, Overrides};
 use host_vmm::errors::error_chain;
-use host_vmm::oci::{ProcessOptions, ResourceOptions};
 use host_vmm::vmm::stop_signals;
 
 const EXIT_CODES: &str = "\
@@ -22,33 +24,6 @@ Exit status of `boot`:
   2  the guest reset (reboot, i8042 or ACPI reset, kernel panic with panic=-1)
   3  a vCPU triple-faulted or KVM could not run it (registers are logged)
   128+N  host-vmm was stopped by signal N (SIGINT, SIGTERM, SIGHUP); the VM was torn down";
-
-const RUN_EXIT_CODES: &str = "\
-Exit status of `run` and `exec` (as docker's):
-  0-255  the container's (or the exec'd process's) exit code; 128+N when a signal N killed
-         it (137: SIGKILL, e.g. the OOM killer; 143: SIGTERM)
-  1      host-vmm failed before anything started (a refused or invalid option, the
-         configuration, the bundle), or lost the sandbox while the container ran
-  125    the sandbox or the container could not be started (VM, agent, CreateContainer,
-         StartContainer); nothing is left running
-`run --id ID` without a command keeps the sandbox running, exiting like `boot`.
-
-Namespaces: every container of a sandbox shares the sandbox's network (--net pod) and IPC
-(--ipc pod) namespaces, has its own uts namespace (--uts container) and its own pid
-namespace (--pid container) or the sandbox's (--pid pod). `host` is refused for all four:
-the container runs inside a VM and cannot join a namespace of the host.
-
-Memory: -m/--memory sets the container's memory limit. The sandbox boots with
-default_memory; a larger limit hot-adds the difference (whole memory blocks) before the
-container is created.";
-
-const CONTAINER_HELP: &str = "\
-Output of containers started with `create` + `start` (without --attach): nobody reads it.
-Each of its stdout and stderr is a pipe in the guest that holds 64 KiB; once full, the
-container's writes block until it is read, so give such containers quiet commands or
-redirect their output inside the container (sh -c 'cmd >/tmp/log 2>&1'). Its stdin is
-closed at start (a terminal gets ^D). `start --attach` streams it like `run` instead, and
-`exec` streams the process it starts.";
 
 #[derive(Parser)]
 #[command(name = "host-vmm", version, about, after_help = EXIT_CODES)]
@@ -149,155 +124,6 @@ enum Command {
         #[command(flatten)]
         resources: ResourceArgs,
     },
-}
-
-/// Options of the container's process (run, create, exec).
-#[derive(clap::Args, Debug, Clone)]
-struct ProcessArgs {
-    /// Set an environment variable (repeatable).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// Working directory in the container (absolute).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    workdir: Option<String>,
-    /// Give the process a terminal (stderr is merged into it).
-    #[arg(short = 't', long)]
-    tty: bool,
-}
-
-/// Resource limits of a container (run, create).
-#[derive(clap::Args, Debug, Clone)]
-struct ResourceArgs {
-    /// Memory limit in MiB (the sandbox grows to hold it).
-    #[arg(short = 'm', long = "memory", value_name = "MIB")]
-    memory: Option<u64>,
-    /// CPU time, in CPUs (e.g. 0.5): a CFS quota per 100 ms period.
-    #[arg(long, value_name = "N")]
-    cpus: Option<f64>,
-    /// Most processes in the container.
-    #[arg(long, value_name = "N")]
-    pids_limit: Option<u64>,
-}
-
-/// Where the root filesystem comes from (run, create). Neither: the default image.
-#[derive(clap::Args, Debug, Clone)]
-struct RootfsArgs {
-    /// An OCI bundle: DIR/config.json and its root.path.
-    #[arg(long, value_name = "DIR", conflicts_with = "rootfs")]
-    bundle: Option<PathBuf>,
-    /// A root filesystem directory (with the default spec).
-    #[arg(long, value_name = "DIR")]
-    rootfs: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// Sandbox (and container) id; names the runtime directory. Default: hv-<pid>.
-    #[arg(long, value_name = "ID")]
-    id: Option<String>,
-    /// Configuration file (as for `boot`).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Write the guest console to FILE (default: discarded).
-    #[arg(long, value_name = "FILE")]
-    console: Option<PathBuf>,
-    #[command(flatten)]
-    rootfs: RootfsArgs,
-    #[command(flatten)]
-    resources: ResourceArgs,
-    #[command(flatten)]
-    process: ProcessArgs,
-    /// Copy the host's stdin to the container.
-    #[arg(short = 'i', long)]
-    interactive: bool,
-    /// Network namespace: pod (the sandbox's). host is refused.
-    #[arg(long, value_name = "MODE")]
-    net: Option<String>,
-    /// IPC namespace: pod (the sandbox's). host is refused.
-    #[arg(long, value_name = "MODE")]
-    ipc: Option<String>,
-    /// Pid namespace: container (its own) or pod (the sandbox's). host is refused.
-    #[arg(long, value_name = "MODE")]
-    pid: Option<String>,
-    /// Uts namespace: container (its own). host is refused.
-    #[arg(long, value_name = "MODE")]
-    uts: Option<String>,
-    /// The command and its arguments (after `--`).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    command: Vec<String>,
-}
-
-#[derive(clap::Args)]
-struct CreateArgs {
-    sandbox: String,
-    container: String,
-    #[command(flatten)]
-    rootfs: RootfsArgs,
-    #[command(flatten)]
-    resources: ResourceArgs,
-    #[command(flatten)]
-    process: ProcessArgs,
-    /// The command and its arguments (after `--`).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    command: Vec<String>,
-}
-
-#[derive(clap::Args)]
-struct ExecArgs {
-    sandbox: String,
-    container: String,
-    #[command(flatten)]
-    process: ProcessArgs,
-    /// Copy the host's stdin to the process.
-    #[arg(short = 'i', long)]
-    interactive: bool,
-    /// The command and its arguments (after `--`).
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    command: Vec<String>,
-}
-
-impl ProcessArgs {
-    fn options(&self, args: Vec<String>) -> ProcessOptions {
-        ProcessOptions {
-            args,
-            env: self.env.clone(),
-            cwd: self.workdir.clone(),
-            terminal: self.tty,
-        }
-    }
-}
-
-impl ResourceArgs {
-    fn options(&self) -> ResourceOptions {
-        ResourceOptions {
-            memory_mib: self.memory,
-            cpus: self.cpus,
-            pids_limit: self.pids_limit,
-        }
-    }
-}
-
-impl RootfsArgs {
-    fn choice(&self) -> RootfsChoice {
-        match (&self.bundle, &self.rootfs) {
-            (Some(b), _) => RootfsChoice::Bundle(b.clone()),
-            (None, Some(r)) => RootfsChoice::Dir(r.clone()),
-            (None, None) => RootfsChoice::Default,
-        }
-    }
 }
 
 #[derive(Subcommand)]
@@ -550,6 +376,7 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cmd::run::RootfsChoice;
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer: {0}")]

@@ -105,6 +105,8 @@ assert_eq "c2's hostname" "c2" "$(out hostname)"
 
 step "exec: exit code, stdin, stats"
 EXPECT=7 hv exec7 exec pod1 c2 -- sh -c 'exit 7'
+EXPECT=125 hv exec-missing exec pod1 nosuch -- true
+assert_grep 'nosuch' "$RESULTS/exec-missing.err" "exec in a missing container names it"
 printf 'via-stdin' | timeout 60 host-vmm exec -i pod1 c2 -- cat >"$RESULTS/exec-i.out"
 assert_eq "exec -i" "via-stdin" "$(out exec-i)"
 hv stats stats pod1 c2

@@ -15,7 +15,7 @@ use host_vmm::oci::spec::{apply_process, apply_resources, check_args, set_hostna
 use host_vmm::oci::{default_spec, process_json, read_bundle, ProcessOptions, ResourceOptions};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 
-use super::run::{rootfs_disk, RootfsChoice};
+use super::run::{rootfs_disk, RootfsChoice, EXIT_NOT_STARTED};
 use super::session::{attach_and_wait, Attach};
 use super::stdio::Target;
 
@@ -134,9 +134,11 @@ pub fn exec(
     let body = process_json(&process)?;
     let agent = connect(sandbox)?;
     let exec = exec_id();
-    agent
-        .exec_process(container, &exec, &body.to_string())
-        .with_context(|| format!("sandbox {sandbox}: exec in {container}"))?;
+    if let Err(e) = agent.exec_process(container, &exec, &body.to_string()) {
+        // As `docker exec`: 125 when the process could not be started.
+        eprintln!("host-vmm: error: sandbox {sandbox}: exec in {container}: {e}");
+        return Ok(EXIT_NOT_STARTED);
+    }
     let a = Attach {
         target: Target {
             container: container.to_string(),

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod boot;
+pub mod container_args;
 pub mod containers;
 pub mod disk;
 pub mod memory;
