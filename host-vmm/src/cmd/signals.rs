@@ -131,3 +131,49 @@ pub fn take_pending() -> Option<i32> {
         .pending
         .take()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The router is process-wide: one test walks every route (no real signal is raised;
+    /// `Route::Exit` is not taken, it would end the test process).
+    #[test]
+    fn test_routes_hold_vm_session() {
+        route(Route::Hold);
+        deliver(libc::SIGTERM);
+        assert_eq!(take_pending(), Some(libc::SIGTERM));
+        assert_eq!(take_pending(), None);
+
+        // Held, then handed to the VM when it appears.
+        deliver(libc::SIGINT);
+        let exit = ExitSignal::new();
+        route(Route::Vm(exit.clone()));
+        assert_eq!(
+            exit.wait(),
+            GuestExit::Stopped {
+                signal: libc::SIGINT
+            }
+        );
+        // SIGWINCH means nothing to a VM.
+        let other = ExitSignal::new();
+        route(Route::Vm(other.clone()));
+        deliver(libc::SIGWINCH);
+        assert!(!other.is_requested());
+
+        // A session gets stop signals and SIGWINCH.
+        let (tx, rx) = std::sync::mpsc::channel();
+        route(Route::Session(tx));
+        deliver(libc::SIGWINCH);
+        deliver(libc::SIGHUP);
+        assert_eq!(
+            rx.try_iter().collect::<Vec<_>>(),
+            [libc::SIGWINCH, libc::SIGHUP]
+        );
+        // A session that went away: the signal is kept for the next route.
+        drop(rx);
+        deliver(libc::SIGTERM);
+        route(Route::Hold);
+        assert_eq!(take_pending(), Some(libc::SIGTERM));
+    }
+}
