@@ -9,7 +9,9 @@ target/bench):
 - testhost/testhost.tsv (+ testhost/smaps/): tests/bench/boot-in-testhost.sh, host-vmm
   and QEMU microvm to the agent's ready line inside the nested-KVM test host;
 - hotplug/hotplug.tsv: tests/bench/hotplug.py, memory hot-add (1 GiB, 4 x 256 MiB) to the
-  last block online, host-vmm against QEMU q35 pc-dimm inside the test host.
+  last block online, host-vmm against QEMU q35 pc-dimm inside the test host;
+- containers/containers.tsv: tests/bench/containers.py, `run -- true`, create+start in a
+  running sandbox and exec, each against a boot in the same run, inside the test host.
 
 Every figure is the median of the runs, next to the baseline's median from the same
 command, and their ratio (host-vmm / baseline: below 1 means host-vmm is cheaper).
@@ -180,6 +182,20 @@ def hotplug_lines(bench):
     return out
 
 
+CONTAINER_MEASURES = [
+    ("run-true", "`host-vmm run -- true`: boot, container, teardown"),
+    ("create-start", "`create` + `start` in a running sandbox"),
+    ("exec", "`exec -- true` into a running container"),
+]
+
+
+def container_lines(bench):
+    rows = read_tsv(bench / "containers" / "containers.tsv")
+    return [compare(f"containers.{name}", title, NESTED, "containers", "ms", rows, name, "boot",
+                    lambda r: float(r["ms"]))
+            for name, title in CONTAINER_MEASURES]
+
+
 def hotplug_split(bench):
     """host-vmm's own split of `host-vmm memory ID --add 1G`: medians in ms of the VMM part,
     the guest part (until OnlineCPUMem returns) and the whole command."""
@@ -196,7 +212,7 @@ def fmt(v):
 
 
 def markdown(lines, meta):
-    out = [f"# Boot and hotplug benchmark ({meta['date']})", "",
+    out = [f"# Boot, hotplug and container benchmark ({meta['date']})", "",
            "Medians (min–max) of interleaved runs in one command; ratio = host-vmm / baseline "
            "(below 1: host-vmm is cheaper).", "",
            "| benchmark | where | RAM | host-vmm | baseline | baseline value | ratio | runs |",
@@ -215,7 +231,10 @@ def markdown(lines, meta):
             "initramfs, RAM and 1 vCPU (tests/bench/boot-in-testhost.sh).",
             f"- {NESTED}; hot-add baseline QEMU q35 (`object-add memory-backend-ram` + "
             "`device_add pc-dimm` over QMP), both booted with 512 MiB; the guest agent onlines "
-            "blocks from uevents in both (tests/bench/hotplug.py)."]
+            "blocks from uevents in both (tests/bench/hotplug.py).",
+            "- Containers: each command's wall time, process start included, against "
+            "`host-vmm boot` to the agent and power-off in the same run "
+            "(tests/bench/containers.py)."]
     split = meta.get("hotplug_split")
     if split:
         out.append(f"- `host-vmm memory ID --add 1G`, medians: VMM part {fmt(split['vmm'])} ms, "
@@ -229,7 +248,8 @@ def markdown(lines, meta):
 
 
 def build(bench):
-    lines = native_lines(bench) + testhost_lines(bench) + hotplug_lines(bench)
+    lines = (native_lines(bench) + testhost_lines(bench) + hotplug_lines(bench)
+             + container_lines(bench))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "host": f"{platform.node()} {platform.release()}, {os.cpu_count()} CPUs",
             "hotplug_split": hotplug_split(bench)}

@@ -94,8 +94,11 @@ class ReportTest(unittest.TestCase):
             tsv(bench / "hotplug" / "hotplug.tsv",
                 ["subject", "case", "round", "vmm_ms", "total_ms", "cli_vmm_ms", "cli_guest_ms",
                  "cli_wall_ms"], rows)
+            rows = [[subject, "containers", 1, 1000]
+                    for subject in ("boot", "run-true", "create-start", "exec")]
+            tsv(bench / "containers" / "containers.tsv", ["subject", "case", "round", "ms"], rows)
             lines, meta = report.build(bench)
-            self.assertEqual(len(lines), 20)
+            self.assertEqual(len(lines), 23)
             self.assertTrue(all(ln["ratio"] == 1.0 for ln in lines))
             md = report.markdown(lines, meta)
             self.assertIn("| launch → AGENT_READY, wall (ms) |", md)
