@@ -12,6 +12,7 @@
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
+. "$REPO/tests/lib/pod.sh"
 
 need_file GUEST_KERNEL
 need_file GUEST_INITRD
@@ -19,44 +20,6 @@ command -v host-vmm >/dev/null || fail "host-vmm is not on PATH (cargo build -p 
 export HOST_VMM_RUNTIME_DIR="/tmp/host-vmm-runtime-$$"
 config="$RESULTS/configuration.toml"
 write_config "$config" ""
-
-# hv NAME ARGS...: `host-vmm ARGS`, output in $RESULTS/NAME.{out,err}; fails unless it
-# exits 0 (set EXPECT to another status).
-hv() {
-    hv_name=$1
-    shift
-    status=0
-    timeout -k 5 120 host-vmm "$@" </dev/null >"$RESULTS/$hv_name.out" 2>"$RESULTS/$hv_name.err" ||
-        status=$?
-    [ "$status" -eq "${EXPECT:-0}" ] ||
-        { cat "$RESULTS/$hv_name.err" >&2; fail "$hv_name: host-vmm $*: exit status $status, want ${EXPECT:-0}"; }
-}
-out() { cat "$RESULTS/$1.out"; }
-
-# start_pod ID ARGS...: `host-vmm run --id ID ARGS` in the background (sets POD_PID) until
-# `ps ID` answers.
-start_pod() {
-    pod=$1
-    shift
-    host-vmm run --id "$pod" --config "$config" --console "$RESULTS/$pod.console" "$@" \
-        </dev/null >"$RESULTS/$pod.run.out" 2>"$RESULTS/$pod.run.err" &
-    POD_PID=$!
-    deadline=$(($(now_ms) + 120000))
-    until host-vmm ps "$pod" >/dev/null 2>&1; do
-        kill -0 "$POD_PID" 2>/dev/null || { cat "$RESULTS/$pod.run.err" >&2; fail "$pod: host-vmm run exited"; }
-        [ "$(now_ms)" -lt "$deadline" ] || { kill -9 "$POD_PID"; fail "$pod: no answer to ps within 120 s"; }
-        sleep 0.2
-    done
-}
-
-# stop_pod: SIGTERM to the sandbox's host-vmm; it must exit and leave nothing.
-stop_pod() {
-    kill -TERM "$POD_PID"
-    status=0
-    wait "$POD_PID" || status=$?
-    assert_eq "$pod: exit status after SIGTERM" 143 "$status"
-    [ ! -e "$HOST_VMM_RUNTIME_DIR/$pod" ] || fail "$pod: runtime directory left"
-}
 
 step "sandbox pod1 (run --id pod1, no command)"
 start=$(now_ms)

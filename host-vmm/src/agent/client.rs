@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use protocol::agent::{GuestDetailsRequest, OnlineCPUMemRequest, SetGuestDateTimeRequest};
+use protocol::agent::{GuestDetailsRequest, SetGuestDateTimeRequest};
 use protocol::agent_ttrpc::AgentServiceClient;
 use protocol::health::{health_check_response::ServingStatus, CheckRequest};
 use protocol::health_ttrpc::HealthClient;
@@ -240,20 +240,6 @@ impl AgentClient {
             rpc: "GetGuestDetails",
             reason,
         })
-    }
-
-    /// `OnlineCPUMem` for memory: returns once every memory block in the guest is online and
-    /// the blocks cover `memory_bytes` (the RAM plugged in total), or fails after `timeout`
-    /// (the agent's own wait is bounded too).
-    pub fn online_memory(&self, memory_bytes: u64, timeout: Duration) -> Result<(), ClientError> {
-        let mut req = OnlineCPUMemRequest::new();
-        req.wait = true;
-        req.memory_bytes = memory_bytes;
-        let ctx = context::with_timeout(i64::try_from(timeout.as_nanos()).unwrap_or(i64::MAX));
-        self.agent
-            .online_cpu_mem(ctx, &req)
-            .map_err(|e| ClientError::from_ttrpc("OnlineCPUMem", e))?;
-        Ok(())
     }
 
     /// `SetGuestDateTime` to `time` (microsecond precision).

@@ -6,16 +6,13 @@
 //! once the blocks cover the new total and all are online). Without `--no-wait` the
 //! command returns only when the memory is usable in the guest, as Kata's hotplug does.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use host_vmm::agent::{AgentClient, ConnectOptions};
 use host_vmm::api::{self, MemoryStatus, Request};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 use host_vmm::units::parse_size;
-
-/// How long the guest gets to online what was added.
-const ONLINE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to do.
 pub enum MemoryOp {
@@ -56,9 +53,7 @@ pub fn memory(id: &str, op: MemoryOp, wait: bool) -> anyhow::Result<String> {
 fn wait_online(dir: &RuntimeDir, total_bytes: u64) -> anyhow::Result<()> {
     let agent = AgentClient::connect(&dir.vsock_socket(), &ConnectOptions::default())
         .context("cannot reach the agent")?;
-    agent
-        .online_memory(total_bytes, ONLINE_TIMEOUT)
-        .context("OnlineCPUMem")?;
+    agent.online_cpu_mem(total_bytes).context("OnlineCPUMem")?;
     Ok(())
 }
 
