@@ -4,9 +4,12 @@
 //! - [`health`], [`health_ttrpc`]: `grpc.Health` (Check, Version).
 //! - [`agent`], [`agent_ttrpc`]: `grpc.AgentService` (sandbox, containers, processes, stdio,
 //!   hotplug, guest facts), named after Kata's agent API.
+//! - [`oci_defaults`]: what a container gets when its spec says nothing.
 //!
 //! Both ends use the `ttrpc` and `protobuf` re-exported here, so their versions always match
 //! the generated code.
+
+pub mod oci_defaults;
 
 pub use protobuf;
 pub use protobuf::well_known_types::empty::Empty;

@@ -5,6 +5,7 @@
 //! bounding set (needs `CAP_SETPCAP`, so before changing user), then, after the user change,
 //! set effective, permitted and inheritable with `capset`, then raise the ambient ones.
 
+pub use protocol::oci_defaults::DEFAULT_CAPS;
 use serde::{Deserialize, Serialize};
 
 use super::spec::SpecError;
@@ -52,24 +53,6 @@ pub const CAP_NAMES: [&str; 41] = [
     "CAP_PERFMON",
     "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
-];
-
-/// Docker's default capability set, used when a process names none.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
 ];
 
 /// A set of capabilities: bit `n` is capability number `n`.

@@ -9,50 +9,8 @@
 use serde_json::{json, Value};
 
 use super::{Problem, SpecError};
-
-/// `PATH` of a container whose spec sets none (guest-agent's `DEFAULT_PATH`).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Docker's default capabilities.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Paths hidden from containers (runc's list).
-const MASKED_PATHS: [&str; 9] = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-];
-
-/// Paths made read-only in containers (runc's list).
-const READONLY_PATHS: [&str; 6] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/scsi",
-];
+pub use protocol::oci_defaults::{DEFAULT_CAPS, DEFAULT_PATH};
+use protocol::oci_defaults::{MASKED_PATHS, READONLY_PATHS};
 
 /// The CFS period `--cpus` uses (Docker's): 100 ms.
 pub const CPU_PERIOD_US: u64 = 100_000;

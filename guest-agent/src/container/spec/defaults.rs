@@ -4,33 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, Spec, User};
-use crate::container::caps::DEFAULT_CAPS;
-
-/// `PATH` of a container whose spec sets none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Paths hidden from containers (runc's list).
-const MASKED_PATHS: [&str; 9] = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-];
-
-/// Paths made read-only in containers (runc's list).
-const READONLY_PATHS: [&str; 6] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/scsi",
-];
+pub use protocol::oci_defaults::DEFAULT_PATH;
+use protocol::oci_defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
 
 /// A complete spec running `args` as root in `/`, with hostname `hostname`, the standard
 /// mounts (proc, /dev tmpfs, devpts, shm, mqueue, read-only sysfs), Docker's default
