@@ -11,11 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
-use host_vmm::oci::spec::{apply_process, apply_resources, check_args, set_hostname};
-use host_vmm::oci::{default_spec, process_json, read_bundle, ProcessOptions, ResourceOptions};
+use host_vmm::oci::{process_json, ProcessOptions, ResourceOptions};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 
-use super::run::{rootfs_disk, RootfsChoice, EXIT_NOT_STARTED};
+use super::run::{container_spec, hostname, rootfs_disk, RootfsChoice, EXIT_NOT_STARTED};
 use super::session::{attach_and_wait, Attach};
 use super::stdio::Target;
 
@@ -38,30 +37,12 @@ pub struct CreateRequest {
 /// or with `--rootfs`/`--bundle` the tree as a read-only erofs disk hot-added to the
 /// sandbox first (virtio-blk hot-add; it needs the sandbox's GED, i.e. `memory_slots` > 0).
 pub fn create(req: CreateRequest) -> anyhow::Result<()> {
-    let hostname = &req.container[..req.container.len().min(64)];
-    let (mut spec, rootfs_dir) = match &req.rootfs {
-        RootfsChoice::Bundle(dir) => {
-            let b = read_bundle(dir, &req.process, &req.resources)
-                .with_context(|| format!("bundle {}", dir.display()))?;
-            (b.spec, Some(b.rootfs))
-        }
-        other => {
-            let mut spec = default_spec(hostname);
-            apply_process(&mut spec, &req.process)?;
-            apply_resources(&mut spec, &req.resources)?;
-            check_args(&spec)?;
-            match other {
-                RootfsChoice::Dir(dir) if !dir.is_dir() => {
-                    bail!("--rootfs {}: not a directory", dir.display())
-                }
-                RootfsChoice::Dir(dir) => (spec, Some(dir.clone())),
-                _ => (spec, None),
-            }
-        }
-    };
-    if spec.get("hostname").is_none() {
-        set_hostname(&mut spec, hostname)?;
-    }
+    let (spec, rootfs_dir) = container_spec(
+        &req.rootfs,
+        &req.process,
+        &req.resources,
+        hostname(&req.container),
+    )?;
     let agent = connect(&req.sandbox)?;
     let rootfs = match rootfs_dir {
         None => RootfsSource::Default,

@@ -108,16 +108,35 @@ fn plan(req: &RunRequest) -> anyhow::Result<Plan> {
             rootfs_dir: None,
         });
     }
-    let (spec, rootfs_dir) = match &req.rootfs {
+    let (spec, rootfs_dir) =
+        container_spec(&req.rootfs, &req.process, &req.resources, hostname(&id))?;
+    Ok(Plan {
+        id,
+        share_pid: modes.pid == PidMode::Pod,
+        spec_json: Some(spec.to_string()),
+        rootfs_dir,
+    })
+}
+
+/// A container's spec and the directory its rootfs image is made from (`None`: the
+/// default image), for `run` and `create`: a bundle's, or the default spec with the
+/// command-line process and resources. The hostname is `hostname` unless the spec has one.
+pub fn container_spec(
+    rootfs: &RootfsChoice,
+    process: &ProcessOptions,
+    resources: &ResourceOptions,
+    hostname: &str,
+) -> anyhow::Result<(serde_json::Value, Option<PathBuf>)> {
+    let (mut spec, rootfs_dir) = match rootfs {
         RootfsChoice::Bundle(dir) => {
-            let b = read_bundle(dir, &req.process, &req.resources)
+            let b = read_bundle(dir, process, resources)
                 .with_context(|| format!("bundle {}", dir.display()))?;
             (b.spec, Some(b.rootfs))
         }
         other => {
-            let mut spec = default_spec(hostname(&id));
-            apply_process(&mut spec, &req.process)?;
-            apply_resources(&mut spec, &req.resources)?;
+            let mut spec = default_spec(hostname);
+            apply_process(&mut spec, process)?;
+            apply_resources(&mut spec, resources)?;
             check_args(&spec)?;
             match other {
                 RootfsChoice::Dir(dir) if !dir.is_dir() => {
@@ -128,20 +147,14 @@ fn plan(req: &RunRequest) -> anyhow::Result<Plan> {
             }
         }
     };
-    let mut spec = spec;
     if spec.get("hostname").is_none() {
-        set_hostname(&mut spec, hostname(&id))?;
+        set_hostname(&mut spec, hostname)?;
     }
-    Ok(Plan {
-        id,
-        share_pid: modes.pid == PidMode::Pod,
-        spec_json: Some(spec.to_string()),
-        rootfs_dir,
-    })
+    Ok((spec, rootfs_dir))
 }
 
 /// The container's hostname: its id, cut to the kernel's 64 bytes.
-fn hostname(id: &str) -> &str {
+pub fn hostname(id: &str) -> &str {
     &id[..id.len().min(64)]
 }
 
