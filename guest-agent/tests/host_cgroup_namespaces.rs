@@ -187,7 +187,7 @@ fn test_pod_namespaces_are_new_with_loopback_up() {
                 .expect("setns net");
             nix::sched::setns(&pod.ipc.fd, nix::sched::CloneFlags::CLONE_NEWIPC)
                 .expect("setns ipc");
-            let flags =
+            let dev =
                 std::fs::read_to_string("/proc/thread-self/net/dev").expect("net/dev in the pod");
             (
                 ns_inode("/proc/thread-self/ns/net"),
