@@ -16,10 +16,8 @@ use guest_agent::container::spec::Resources;
 
 /// The host's cgroup2 hierarchy: the guest's place, or the hybrid host's.
 fn cgroup2_root() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "these tests need root (cgroups, unshare)"
     );
     for dir in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
