@@ -4,7 +4,8 @@
 # listener on 127.0.0.1 in one is reached from another) and its IPC namespace (a POSIX
 # message queue made in one is seen in the other), and have pid and uts namespaces of
 # their own; in a sandbox started with --pid pod they share the pid namespace too. `kill`
-# + `wait` gives 143 (SIGTERM); a deleted container is gone from `ps`; `create --rootfs`
+# + `wait` gives 143 (SIGTERM); a deleted container is gone from `ps` (and `delete` only
+# succeeds once the agent has checked that its cgroup and mounts are gone); `create --rootfs`
 # and `--bundle` hot-add the tree as an erofs disk and `start --attach` streams them;
 # SIGTERM to the sandbox's host-vmm stops it and leaves nothing behind.
 # shellcheck shell=sh

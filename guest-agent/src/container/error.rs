@@ -50,6 +50,9 @@ pub enum ContainerError {
         #[source]
         source: io::Error,
     },
+    /// RemoveContainer finished, yet something of the container is still there.
+    #[error("container {id} removed, but left behind: {what}")]
+    Leftover { id: String, what: String },
     #[error("{what} did not finish within {timeout:?}")]
     Timeout { what: String, timeout: Duration },
 }

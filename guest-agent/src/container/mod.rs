@@ -272,9 +272,37 @@ impl Container {
         }
         let cgroup_timeout = timeout.unwrap_or(Duration::from_secs(30));
         self.cgroup.remove(cgroup_timeout)?;
-        lock(&self.rootfs).teardown()?;
+        let base = {
+            let mut rootfs = lock(&self.rootfs);
+            rootfs.teardown()?;
+            rootfs.base().to_path_buf()
+        };
         lock(&self.execs).clear();
         *lifecycle = Lifecycle::Removed;
-        Ok(())
+        self.check_nothing_left(&base)
+    }
+
+    /// After removal: the cgroup directory is gone and nothing is mounted at or under the
+    /// container's directory (an error names what is left, so `delete` cannot pass over it).
+    fn check_nothing_left(&self, base: &std::path::Path) -> Result<(), ContainerError> {
+        let mut left = Vec::new();
+        if self.cgroup.path().exists() {
+            left.push(format!("cgroup {}", self.cgroup.path().display()));
+        }
+        match std::fs::read_to_string("/proc/self/mountinfo") {
+            Ok(text) => left.extend(
+                rootfs::mounts_under(&text, base)
+                    .into_iter()
+                    .map(|m| format!("mount {m}")),
+            ),
+            Err(e) => left.push(format!("unknown mounts (read /proc/self/mountinfo: {e})")),
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(ContainerError::Leftover {
+            id: self.id.clone(),
+            what: left.join(", "),
+        })
     }
 }

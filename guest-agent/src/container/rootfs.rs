@@ -171,6 +171,11 @@ impl PreparedRootfs {
         &self.rootfs
     }
 
+    /// The container's directory (`<run>/containers/<id>`): its tmpfs, image and overlay.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// Unmounts the overlay, the image and the tmpfs, and removes the directory. Mounts that
     /// are already gone are fine; it can be called again after a failure.
     pub fn teardown(&mut self) -> Result<(), RootfsError> {
@@ -266,6 +271,16 @@ pub fn top_level_mounts(mountinfo: &str, keep: &str) -> Vec<String> {
         .collect()
 }
 
+/// Mount points at or under `dir` in `/proc/self/mountinfo` text: what a removed
+/// container must not leave behind. Pure.
+pub fn mounts_under(mountinfo: &str, dir: &Path) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(unescape))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .collect()
+}
+
 /// Undoes mountinfo's `\ooo` escapes.
 fn unescape(field: &str) -> String {
     let b = field.as_bytes();
@@ -352,6 +367,33 @@ pub fn make_root_readonly() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn test_mounts_under() {
+        let mountinfo = "\
+22 1 0:21 / / rw - rootfs rootfs rw
+26 25 0:25 / /run/sandbox/containers/a rw - tmpfs tmpfs rw
+27 26 254:0 / /run/sandbox/containers/a/lower ro - erofs /dev/vda ro
+28 26 0:26 / /run/sandbox/containers/a/rootfs rw - overlay overlay rw
+29 25 0:27 / /run/sandbox/containers/ab rw - tmpfs tmpfs rw
+30 25 0:28 / /run/sandbox/containers/with\\040space rw - tmpfs tmpfs rw
+";
+        let base = Path::new("/run/sandbox/containers/a");
+        assert_eq!(
+            mounts_under(mountinfo, base),
+            [
+                "/run/sandbox/containers/a",
+                "/run/sandbox/containers/a/lower",
+                "/run/sandbox/containers/a/rootfs"
+            ]
+        );
+        assert_eq!(
+            mounts_under(mountinfo, Path::new("/run/sandbox/containers/with space")),
+            ["/run/sandbox/containers/with space"]
+        );
+        assert!(mounts_under(mountinfo, Path::new("/run/sandbox/containers/b")).is_empty());
+    }
+
     use super::*;
 
     const MOUNTINFO: &str = "\

@@ -101,6 +101,7 @@ impl From<ContainerError> for RpcError {
             | ContainerError::Rootfs(_)
             | ContainerError::Spawn(_)
             | ContainerError::Setup { .. }
+            | ContainerError::Leftover { .. }
             | ContainerError::Io { .. } => RpcError::Internal(message),
         }
     }
