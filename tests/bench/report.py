@@ -33,6 +33,7 @@ from pathlib import Path
 
 MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) (\S+) (\S+) (\d+)\s*(.*)$")
 KIB_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$")
+MERGE_SLACK_KIB = 1024
 NATIVE = "native: this machine's /dev/kvm (KVM-PVM)"
 NESTED = "test host: nested KVM under QEMU TCG"
 
@@ -64,7 +65,10 @@ def rss_beyond_guest(text, guest_mib):
     """(total Rss, guest RAM Rss, the rest) in KiB, for a guest of `guest_mib` in one region.
 
     The guest RAM is the anonymous mapping(s) of exactly `guest_mib`; ReportError if
-    there is none (the figure would silently include the guest).
+    there is none (the figure would silently include the guest). The kernel sometimes
+    merges a small neighbouring anonymous mapping (a thread's stack) into the guest RAM's;
+    such a mapping, at most MERGE_SLACK_KIB larger, counts as the guest's, its Rss capped
+    at the guest's size (the neighbour's few pages may then count as guest RAM).
     """
     maps = parse_smaps(text)
     if not maps:
@@ -72,9 +76,12 @@ def rss_beyond_guest(text, guest_mib):
     want = guest_mib * 1024
     guest = [m for m in maps if m["anon"] and m["size_kib"] == want]
     if not guest:
+        guest = [m for m in maps
+                 if m["anon"] and want < m["size_kib"] <= want + MERGE_SLACK_KIB][:1]
+    if not guest:
         raise ReportError(f"no anonymous mapping of {guest_mib} MiB (the guest RAM) in smaps")
     total = sum(m["rss_kib"] for m in maps)
-    guest_rss = sum(m["rss_kib"] for m in guest)
+    guest_rss = sum(min(m["rss_kib"], want) for m in guest)
     return total, guest_rss, total - guest_rss
 
 

@@ -43,6 +43,11 @@ class ReportTest(unittest.TestCase):
     def test_rss_beyond_guest_subtracts_the_guest_sized_anonymous_mapping(self):
         self.assertEqual(report.rss_beyond_guest(SMAPS, 1024), (50272, 49152, 1120))
 
+    def test_rss_beyond_guest_takes_a_guest_mapping_merged_with_a_neighbour(self):
+        merged = SMAPS.replace("7f0000000000-7f0040000000", "7f0000000000-7f0040021000").replace(
+            "Size:            1048576 kB", "Size:            1048708 kB")
+        self.assertEqual(report.rss_beyond_guest(merged, 1024), (50272, 49152, 1120))
+
     def test_rss_beyond_guest_without_a_guest_mapping_fails(self):
         with self.assertRaises(report.ReportError):
             report.rss_beyond_guest(SMAPS, 128)
