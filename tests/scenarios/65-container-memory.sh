@@ -5,7 +5,8 @@
 # in c1's cgroup (137, and stats count the OOM kill). After `update --memory 1200` the same
 # container allocates and touches 900 MiB. A hot-add while container c2 is
 # busy writing 128 MiB into memory loses nothing: c2 checks its data afterwards. The
-# sandbox cgroup's memory.max follows the guest's total.
+# sandbox cgroup's memory.max follows the guest's total. `create -m` above the sandbox's
+# RAM grows it first.
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"
@@ -85,6 +86,12 @@ status=0
 wait "$writer" || status=$?
 [ "$status" -eq 0 ] || { cat "$RESULTS/writer.err" >&2; fail "writer: exit status $status"; }
 assert_grep '^VERIFIED [0-9a-f]{64}$' "$RESULTS/writer.out" "the writer's data after the hot-add"
+
+step "create with a limit above the sandbox's RAM grows the sandbox first"
+hv create-c3 create memc c3 -m 2500 -- true
+hv info3 memory memc
+assert_grep '^total_mib=2560$' "$RESULTS/info3.out" "sandbox total after create -m 2500 (2048 + 512)"
+hv delete-c3 delete memc c3
 
 hv delete-c1 delete memc c1
 hv delete-c2 delete memc c2

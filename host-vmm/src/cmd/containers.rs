@@ -44,6 +44,10 @@ pub fn create(req: CreateRequest) -> anyhow::Result<()> {
         hostname(&req.container),
     )?;
     let agent = connect(&req.sandbox)?;
+    if let Some(mib) = req.resources.memory_mib {
+        let dir = RuntimeDir::open(&runtime_root(), &req.sandbox)?;
+        super::update::grow_for_limit(&req.sandbox, &dir, &agent, mib)?;
+    }
     let rootfs = match rootfs_dir {
         None => RootfsSource::Default,
         Some(dir) => {

@@ -45,6 +45,42 @@ pub fn total_for_limit(status: &MemoryStatus, limit_bytes: u64) -> Option<u64> {
     )
 }
 
+/// Grows sandbox `sandbox` (runtime directory `dir`) so it holds a container memory limit
+/// of `mib`: hot-adds whole blocks through the control socket and waits until the guest
+/// has them online. Nothing happens when it has enough already. For `update` and `create`.
+pub fn grow_for_limit(
+    sandbox: &str,
+    dir: &RuntimeDir,
+    agent: &AgentClient,
+    mib: u64,
+) -> anyhow::Result<()> {
+    let status = api::memory_request(&dir.api_socket(), &Request::MemoryInfo)
+        .with_context(|| format!("sandbox {sandbox}: memory"))?;
+    let Some(total) = total_for_limit(&status, mib << 20) else {
+        return Ok(());
+    };
+    let grown = api::memory_request(
+        &dir.api_socket(),
+        &Request::MemorySet { total_bytes: total },
+    )
+    .with_context(|| {
+        format!(
+            "--memory {mib} MiB is more than sandbox {sandbox} has ({} MiB), and it cannot \
+                 grow to {} MiB",
+            status.total_bytes >> 20,
+            total >> 20
+        )
+    })?;
+    agent
+        .online_cpu_mem(grown.total_bytes)
+        .with_context(|| format!("sandbox {sandbox}: the guest did not online it"))?;
+    tracing::info!(
+        total_mib = grown.total_bytes >> 20,
+        "sandbox grown for --memory {mib} MiB"
+    );
+    Ok(())
+}
+
 pub fn update(req: UpdateRequest) -> anyhow::Result<()> {
     let resources = resources_json(&req.resources)?;
     let sandbox = &req.sandbox;
@@ -52,29 +88,7 @@ pub fn update(req: UpdateRequest) -> anyhow::Result<()> {
     let agent = AgentClient::connect(&dir.vsock_socket(), &ConnectOptions::default())
         .with_context(|| format!("sandbox {sandbox}: cannot reach the agent"))?;
     if let Some(mib) = req.resources.memory_mib {
-        let status = api::memory_request(&dir.api_socket(), &Request::MemoryInfo)
-            .with_context(|| format!("sandbox {sandbox}: memory"))?;
-        if let Some(total) = total_for_limit(&status, mib << 20) {
-            let grown = api::memory_request(
-                &dir.api_socket(),
-                &Request::MemorySet { total_bytes: total },
-            )
-            .with_context(|| {
-                format!(
-                    "--memory {mib} MiB is more than sandbox {sandbox} has ({} MiB), and it \
-                         cannot grow to {} MiB",
-                    status.total_bytes >> 20,
-                    total >> 20
-                )
-            })?;
-            agent
-                .online_cpu_mem(grown.total_bytes)
-                .with_context(|| format!("sandbox {sandbox}: the guest did not online it"))?;
-            tracing::info!(
-                total_mib = grown.total_bytes >> 20,
-                "sandbox grown for --memory {mib} MiB"
-            );
-        }
+        grow_for_limit(sandbox, &dir, &agent, mib)?;
     }
     let mut request = UpdateContainerRequest::new();
     request.container_id = req.container.clone();
