@@ -25,6 +25,7 @@ pub mod mmio;
 #[doc(hidden)]
 pub mod ratelimit;
 pub mod vsock;
+pub mod worker_thread;
 
 #[cfg(test)]
 mod fuzz_smoke;

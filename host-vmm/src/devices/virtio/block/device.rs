@@ -3,13 +3,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-
-use vmm_sys_util::eventfd::EventFd;
 
 use super::io::{Disk, DiskError};
 use super::request::SECTOR_SIZE;
 use super::worker::{BlockWorker, SEG_MAX};
+use crate::devices::virtio::worker_thread::{kill_pair, WorkerThread};
 use crate::devices::virtio::{ActivateError, DeviceQueues, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::guest_warn;
 use virtio_bindings::virtio_blk as b;
@@ -68,16 +66,11 @@ impl std::str::FromStr for DiskConfig {
     }
 }
 
-struct Running {
-    kill: EventFd,
-    thread: JoinHandle<()>,
-}
-
 /// A virtio-blk device on a host file.
 pub struct Block {
     disk: Arc<Disk>,
     config: [u8; CONFIG_SIZE],
-    running: Option<Running>,
+    running: Option<WorkerThread>,
 }
 
 /// Size of the configuration space we expose: `struct virtio_blk_config`
@@ -120,17 +113,6 @@ impl Block {
     /// The disk's size in 512-byte sectors.
     pub fn capacity(&self) -> u64 {
         self.disk.geometry().capacity
-    }
-
-    fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            if let Err(e) = r.kill.write(1) {
-                tracing::error!(error = %e, "virtio-blk: cannot signal the worker to stop");
-            }
-            if r.thread.join().is_err() {
-                tracing::error!("virtio-blk: worker thread panicked");
-            }
-        }
     }
 }
 
@@ -177,26 +159,17 @@ impl VirtioDevice for Block {
         if self.running.is_some() {
             return Err(ActivateError::AlreadyActive);
         }
-        let kill = EventFd::new(libc::EFD_NONBLOCK).map_err(ActivateError::EventFd)?;
-        let worker_kill = kill.try_clone().map_err(ActivateError::EventFd)?;
+        let (kill, worker_kill) = kill_pair()?;
         let worker = BlockWorker::new(dq, worker_kill, self.disk.clone())?;
-        let thread = std::thread::Builder::new()
-            .name("virtio-blk".into())
-            .spawn(move || worker.run())
-            .map_err(ActivateError::Thread)?;
-        self.running = Some(Running { kill, thread });
+        self.running = Some(WorkerThread::spawn("virtio-blk".into(), kill, move || {
+            worker.run()
+        })?);
         tracing::info!(disk = %self.disk.path().display(), sectors = self.capacity(), "virtio-blk device active");
         Ok(())
     }
 
     fn reset(&mut self) {
-        self.stop();
-    }
-}
-
-impl Drop for Block {
-    fn drop(&mut self) {
-        self.stop();
+        self.running = None;
     }
 }
 

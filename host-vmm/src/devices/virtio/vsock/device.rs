@@ -3,14 +3,12 @@
 
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
-
-use vmm_sys_util::eventfd::EventFd;
 
 use super::muxer::{Muxer, VsockLimits};
 use super::packet::HOST_CID;
 use super::unix::{bind_listener, UnixError};
 use super::worker::{VsockWorker, NUM_QUEUES};
+use crate::devices::virtio::worker_thread::{kill_pair, WorkerThread};
 use crate::devices::virtio::{ActivateError, DeviceQueues, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::guest_warn;
 
@@ -28,18 +26,13 @@ pub enum VsockError {
     Unix(#[from] UnixError),
 }
 
-struct Running {
-    kill: EventFd,
-    thread: JoinHandle<()>,
-}
-
 /// A virtio-vsock device whose host end is a Unix socket (hybrid vsock).
 pub struct Vsock {
     guest_cid: u64,
     uds_path: PathBuf,
     limits: VsockLimits,
     listener: UnixListener,
-    running: Option<Running>,
+    running: Option<WorkerThread>,
 }
 
 impl Vsock {
@@ -76,17 +69,6 @@ impl Vsock {
     /// The host socket clients connect to.
     pub fn uds_path(&self) -> &Path {
         &self.uds_path
-    }
-
-    fn stop(&mut self) {
-        if let Some(r) = self.running.take() {
-            if let Err(e) = r.kill.write(1) {
-                tracing::error!(error = %e, "vsock: cannot signal the worker to stop");
-            }
-            if r.thread.join().is_err() {
-                tracing::error!("vsock: worker thread panicked");
-            }
-        }
     }
 }
 
@@ -135,26 +117,26 @@ impl VirtioDevice for Vsock {
             self.limits.clone(),
         )
         .map_err(ActivateError::EventFd)?;
-        let kill = EventFd::new(libc::EFD_NONBLOCK).map_err(ActivateError::EventFd)?;
-        let worker_kill = kill.try_clone().map_err(ActivateError::EventFd)?;
+        let (kill, worker_kill) = kill_pair()?;
         let worker = VsockWorker::new(dq, worker_kill, muxer)?;
-        let thread = std::thread::Builder::new()
-            .name(format!("vsock-cid{}", self.guest_cid))
-            .spawn(move || worker.run())
-            .map_err(ActivateError::Thread)?;
-        self.running = Some(Running { kill, thread });
+        self.running = Some(WorkerThread::spawn(
+            format!("vsock-cid{}", self.guest_cid),
+            kill,
+            move || worker.run(),
+        )?);
         tracing::info!(cid = self.guest_cid, path = %self.uds_path.display(), "vsock device active");
         Ok(())
     }
 
     fn reset(&mut self) {
-        self.stop();
+        self.running = None;
     }
 }
 
 impl Drop for Vsock {
     fn drop(&mut self) {
-        self.stop();
+        // The worker first: it owns the connections to the socket's clients.
+        self.running = None;
         match std::fs::remove_file(&self.uds_path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
