@@ -62,14 +62,17 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Guest RAM: 256 KiB at 0 and 64 KiB at 1 MiB, with a hole between.
-const RAM: [(u64, usize); 2] = [(0, 0x4_0000), (0x10_0000, 0x1_0000)];
-const QSIZE: u16 = 16;
-const RING_BASE: [u64; 3] = [0x1000, 0x2000, 0x3000];
-const BUF_BASE: u64 = 0x8000;
-const BUF_AREA: u64 = 0x3_0000;
+// The fuzz guest both harnesses (vsock here, block in `block::fuzzing`) drive.
 
-fn ring_addrs(base: u64) -> (u64, u64, u64) {
+/// Guest RAM: 256 KiB at 0 and 64 KiB at 1 MiB, with a hole between.
+pub(crate) const RAM: [(u64, usize); 2] = [(0, 0x4_0000), (0x10_0000, 0x1_0000)];
+pub(crate) const QSIZE: u16 = 16;
+const RING_BASE: [u64; 3] = [0x1000, 0x2000, 0x3000];
+pub(crate) const BUF_BASE: u64 = 0x8000;
+pub(crate) const BUF_AREA: u64 = 0x3_0000;
+
+/// (descriptor table, avail ring, used ring) of a queue of [`QSIZE`] at `base`.
+pub(crate) fn ring_addrs(base: u64) -> (u64, u64, u64) {
     let n = u64::from(QSIZE);
     let avail = base + 16 * n;
     let used = (avail + 6 + 2 * n + 3) & !3;
@@ -77,7 +80,7 @@ fn ring_addrs(base: u64) -> (u64, u64, u64) {
 }
 
 /// A guest address: mostly inside the buffer area, sometimes anywhere.
-fn addr(inp: &mut Input) -> u64 {
+pub(crate) fn addr(inp: &mut Input) -> u64 {
     match inp.u8() % 8 {
         0 => inp.u64(),
         1 => RAM[1].0 + u64::from(inp.u16()),
@@ -85,6 +88,27 @@ fn addr(inp: &mut Input) -> u64 {
         3 => u64::MAX - u64::from(inp.u8()),
         _ => BUF_BASE + u64::from(inp.u32()) % BUF_AREA,
     }
+}
+
+/// The fuzz guest's RAM ([`RAM`]).
+pub(crate) fn guest_ram() -> Option<GuestMemoryMmap> {
+    GuestMemoryMmap::from_ranges(
+        &RAM.iter()
+            .map(|&(a, l)| (GuestAddress(a), l))
+            .collect::<Vec<_>>(),
+    )
+    .ok()
+}
+
+/// A ready queue of [`QSIZE`] with its rings at `base` ([`ring_addrs`]).
+pub(crate) fn ready_queue(base: u64) -> Option<Queue> {
+    let (desc, avail, used) = ring_addrs(base);
+    let mut q = Queue::new(QSIZE).ok()?;
+    q.try_set_desc_table_address(GuestAddress(desc)).ok()?;
+    q.try_set_avail_ring_address(GuestAddress(avail)).ok()?;
+    q.try_set_used_ring_address(GuestAddress(used)).ok()?;
+    q.set_ready(true);
+    Some(q)
 }
 
 fn len(inp: &mut Input) -> u32 {
@@ -131,12 +155,7 @@ struct VsockHarness {
 
 impl VsockHarness {
     fn new() -> Option<Self> {
-        let mem = GuestMemoryMmap::from_ranges(
-            &RAM.iter()
-                .map(|&(a, l)| (GuestAddress(a), l))
-                .collect::<Vec<_>>(),
-        )
-        .ok()?;
+        let mem = guest_ram()?;
         let dir = TempDir::new().ok()?;
         let uds = dir.as_path().join("v.sock");
         let listener = bind_listener(&uds).ok()?;
@@ -153,13 +172,8 @@ impl VsockHarness {
         let mut queues = Vec::new();
         let mut rings = [(0, 0, 0); 3];
         for (i, &base) in RING_BASE.iter().enumerate() {
-            let (desc, avail, used) = ring_addrs(base);
-            let mut q = Queue::new(QSIZE).ok()?;
-            q.try_set_desc_table_address(GuestAddress(desc)).ok()?;
-            q.try_set_avail_ring_address(GuestAddress(avail)).ok()?;
-            q.try_set_used_ring_address(GuestAddress(used)).ok()?;
-            q.set_ready(true);
-            queues.push(q);
+            let (_, avail, _) = ring_addrs(base);
+            queues.push(ready_queue(base)?);
             rings[i] = (avail, 0, 0);
         }
         let dq = DeviceQueues {

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::tempfile::TempFile;
@@ -18,16 +17,12 @@ use vmm_sys_util::tempfile::TempFile;
 use super::io::Disk;
 use super::request::HEADER_SIZE;
 use super::worker::BlockWorker;
-use crate::devices::virtio::fuzzing::Input;
+use crate::devices::virtio::fuzzing::{self, addr, Input, QSIZE};
 use crate::devices::virtio::{DeviceQueues, VirtioInterrupt, VIRTIO_F_VERSION_1};
 use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
-/// Guest RAM: 256 KiB at 0 and 64 KiB at 1 MiB, with a hole between.
-const RAM: [(u64, usize); 2] = [(0, 0x4_0000), (0x10_0000, 0x1_0000)];
-const QSIZE: u16 = 16;
+/// Where the request queue's rings are.
 const RING: u64 = 0x1000;
-const BUF_BASE: u64 = 0x8000;
-const BUF_AREA: u64 = 0x3_0000;
 /// Disk: 128 sectors.
 const DISK_BYTES: usize = 64 * 1024;
 
@@ -41,21 +36,7 @@ pub struct BlockOutcome {
 }
 
 fn ring_addrs() -> (u64, u64, u64) {
-    let n = u64::from(QSIZE);
-    let avail = RING + 16 * n;
-    let used = (avail + 6 + 2 * n + 3) & !3;
-    (RING, avail, used)
-}
-
-/// A guest address: mostly inside the buffer area, sometimes anywhere.
-fn addr(inp: &mut Input) -> u64 {
-    match inp.u8() % 8 {
-        0 => inp.u64(),
-        1 => RAM[1].0 + u64::from(inp.u16()),
-        2 => RAM[0].1 as u64 - u64::from(inp.u8()),
-        3 => u64::MAX - u64::from(inp.u8()),
-        _ => BUF_BASE + u64::from(inp.u32()) % BUF_AREA,
-    }
+    fuzzing::ring_addrs(RING)
 }
 
 fn len(inp: &mut Input) -> u32 {
@@ -101,21 +82,11 @@ struct Harness {
 
 impl Harness {
     fn new(read_only: bool, pattern: &[u8]) -> Option<Self> {
-        let mem = GuestMemoryMmap::from_ranges(
-            &RAM.iter()
-                .map(|&(a, l)| (GuestAddress(a), l))
-                .collect::<Vec<_>>(),
-        )
-        .ok()?;
+        let mem = fuzzing::guest_ram()?;
         let file = TempFile::new().ok()?;
         std::fs::write(file.as_path(), pattern).ok()?;
         let disk = Disk::open(file.as_path(), read_only, "fuzz").ok()?;
-        let (desc, avail, used) = ring_addrs();
-        let mut q = Queue::new(QSIZE).ok()?;
-        q.try_set_desc_table_address(GuestAddress(desc)).ok()?;
-        q.try_set_avail_ring_address(GuestAddress(avail)).ok()?;
-        q.try_set_used_ring_address(GuestAddress(used)).ok()?;
-        q.set_ready(true);
+        let q = fuzzing::ready_queue(RING)?;
         let dq = DeviceQueues {
             mem: GuestMemoryAtomic::new(mem.clone()),
             queues: vec![q],
