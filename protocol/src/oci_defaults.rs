@@ -44,3 +44,36 @@ pub const READONLY_PATHS: [&str; 6] = [
     "/proc/sysrq-trigger",
     "/proc/scsi",
 ];
+
+/// A mount of the default spec: (destination, type = source, options).
+pub type DefaultMount = (&'static str, &'static str, &'static [&'static str]);
+
+/// The mounts of a container started without a bundle (what `runc spec` writes, without
+/// the cgroup mount): proc, a tmpfs /dev with devpts, shm and mqueue, read-only sysfs.
+pub const DEFAULT_MOUNTS: [DefaultMount; 6] = [
+    ("/proc", "proc", &["nosuid", "noexec", "nodev"]),
+    (
+        "/dev",
+        "tmpfs",
+        &["nosuid", "strictatime", "mode=755", "size=65536k"],
+    ),
+    (
+        "/dev/pts",
+        "devpts",
+        &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ],
+    ),
+    (
+        "/dev/shm",
+        "tmpfs",
+        &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    ),
+    ("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+    ("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+];

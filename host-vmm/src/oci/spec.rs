@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{Problem, SpecError};
 pub use protocol::oci_defaults::{DEFAULT_CAPS, DEFAULT_PATH};
-use protocol::oci_defaults::{MASKED_PATHS, READONLY_PATHS};
+use protocol::oci_defaults::{DEFAULT_MOUNTS, MASKED_PATHS, READONLY_PATHS};
 
 /// The CFS period `--cpus` uses (Docker's): 100 ms.
 pub const CPU_PERIOD_US: u64 = 100_000;
@@ -86,18 +86,10 @@ pub fn default_spec(hostname: &str) -> Value {
         },
         "root": { "path": "rootfs", "readonly": false },
         "hostname": hostname,
-        "mounts": [
-            mount("/proc", "proc", &["nosuid", "noexec", "nodev"]),
-            mount("/dev", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-            mount(
-                "/dev/pts",
-                "devpts",
-                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-            ),
-            mount("/dev/shm", "tmpfs", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-            mount("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-            mount("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        ],
+        "mounts": DEFAULT_MOUNTS
+            .iter()
+            .map(|&(destination, kind, options)| mount(destination, kind, options))
+            .collect::<Vec<_>>(),
         "linux": {
             "namespaces": namespaces,
             "maskedPaths": strings(&MASKED_PATHS),

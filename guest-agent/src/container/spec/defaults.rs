@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, Spec, User};
 pub use protocol::oci_defaults::DEFAULT_PATH;
-use protocol::oci_defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
+use protocol::oci_defaults::{DEFAULT_CAPS, DEFAULT_MOUNTS, MASKED_PATHS, READONLY_PATHS};
 
 /// A complete spec running `args` as root in `/`, with hostname `hostname`, the standard
 /// mounts (proc, /dev tmpfs, devpts, shm, mqueue, read-only sysfs), Docker's default
@@ -45,33 +45,10 @@ pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
             readonly: false,
         }),
         hostname: Some(hostname.into()),
-        mounts: vec![
-            mount("/proc", "proc", &["nosuid", "noexec", "nodev"]),
-            mount(
-                "/dev",
-                "tmpfs",
-                &["nosuid", "strictatime", "mode=755", "size=65536k"],
-            ),
-            mount(
-                "/dev/pts",
-                "devpts",
-                &[
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
-            ),
-            mount(
-                "/dev/shm",
-                "tmpfs",
-                &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-            ),
-            mount("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-            mount("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        ],
+        mounts: DEFAULT_MOUNTS
+            .iter()
+            .map(|&(destination, kind, options)| mount(destination, kind, options))
+            .collect(),
         linux: Some(Linux {
             namespaces: ["pid", "network", "ipc", "uts", "mount"]
                 .iter()
