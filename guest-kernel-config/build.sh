@@ -87,16 +87,22 @@ dropped=()
 for f in "${fragments[@]}"; do
   name=${f##*/}
   while IFS= read -r line; do
-    case "$line" in CONFIG_*=y) ;; *) continue ;; esac
-    grep -qx "$line" "$build/.config" || dropped+=("${line%=y} ($name)")
+    case "$line" in
+      CONFIG_*=y)
+        grep -qx "$line" "$build/.config" || dropped+=("${line%=y}=y wanted, not set ($name)") ;;
+      "# CONFIG_"*" is not set")
+        # Off means neither =y nor =m (a default-on option silently kept would be a hole).
+        opt=${line#\# }; opt=${opt% is not set}
+        if grep -qE "^$opt=(y|m)$" "$build/.config"; then dropped+=("$opt off wanted, still on ($name)"); fi ;;
+    esac
   done < "$f"
 done
 if [ ${#dropped[@]} -gt 0 ]; then
-  echo "error: Kconfig dropped these requested options (missing dependencies?):" >&2
+  echo "error: Kconfig did not honour these requested options (missing dependencies, or a default that select forces):" >&2
   printf '  %s\n' "${dropped[@]}" >&2
   exit 1
 fi
-log "config verified: every requested =y is set"
+log "config verified: every requested =y is set and every requested off is off"
 
 log "building bzImage with $jobs jobs (first build about 6 minutes; ccache makes rebuilds fast)"
 start=$(date +%s)

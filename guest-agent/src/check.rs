@@ -6,7 +6,9 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::init::{cgroups, error_chain, mounts};
+use crate::cgroup_root as cgroups;
+use crate::error_chain::error_chain;
+use crate::init::mounts;
 use crate::{cmdline, ready};
 
 pub fn run() -> ExitCode {

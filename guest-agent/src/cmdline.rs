@@ -8,8 +8,6 @@
 //!   `movable`: ZONE_MOVABLE, which container memory and page cache use, keeps the blocks
 //!   unpluggable and keeps the kernel's own (DMA) buffers in boot RAM; `online` lets the
 //!   kernel use them for everything).
-//! - `agent.selftest=containers`: after the ready line, run the container engine's self-test
-//!   (`container::selftest`) and print its `SELFTEST containers PASS|FAIL` line.
 //!
 //! Unknown `agent.*` keys and bad values are reported as [`Warning`]s, logged and ignored: a
 //! typo on the command line must not stop the guest from booting. Other keys belong to the
@@ -44,8 +42,6 @@ pub struct Options {
     pub poweroff: bool,
     pub log_level: LogLevel,
     pub mem_online: OnlineType,
-    /// `agent.selftest=containers`.
-    pub selftest_containers: bool,
 }
 
 impl Default for Options {
@@ -54,7 +50,6 @@ impl Default for Options {
             poweroff: false,
             log_level: LogLevel::Info,
             mem_online: OnlineType::Movable,
-            selftest_containers: false,
         }
     }
 }
@@ -120,10 +115,6 @@ pub fn parse(cmdline: &str) -> (Options, Vec<Warning>) {
                 Some(kind) => options.mem_online = kind,
                 None => warnings.push(bad("online|movable")),
             },
-            "agent.selftest" => match value {
-                Some("containers") => options.selftest_containers = true,
-                _ => warnings.push(bad("containers")),
-            },
             _ => warnings.push(Warning::UnknownKey(key.to_string())),
         }
     }
@@ -182,11 +173,10 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_selftest() {
-        assert!(parse("agent.selftest=containers").0.selftest_containers);
-        let (opts, warnings) = parse("agent.selftest=everything");
-        assert!(!opts.selftest_containers);
-        assert_eq!(warnings.len(), 1);
+    fn test_parse_retired_selftest_is_an_unknown_key() {
+        let (opts, warnings) = parse("agent.selftest=containers");
+        assert_eq!(opts, Options::default());
+        assert_eq!(warnings, vec![Warning::UnknownKey("agent.selftest".into())]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! guest-agent: the statically linked `/init` of the guest VM.
 //!
 //! Code map:
-//! - `init/`: what pid 1 does: mounts, cgroup controllers, the one child reaper, power off.
+//! - `init/`: what pid 1 does, top to bottom: mounts, cgroup controllers, start the reaper, serve,
+//!   power off. It sits on top: nothing below imports it.
+//! - `reaper`, `error_chain`, `cgroup_root`: low-level helpers (the one child reaper, one-line
+//!   error chains, the cgroup2 root and its controllers) that everything above may use.
 //! - `cmdline`: the `agent.*` switches on the kernel command line.
 //! - `ready`: the machine-readable `AGENT_READY` line the host waits for.
 //! - `console`, `logging`: output to `/dev/console` (the kernel console, ttyS0).
@@ -14,16 +17,19 @@
 //!   `ga-container-helper` to set up a container process.
 //! - `check`: a side-effect-free dry run for when the agent is not pid 1.
 
+pub mod cgroup_root;
 pub mod check;
 pub mod cmdline;
 pub mod console;
 pub mod container;
+pub mod error_chain;
 pub mod guest_details;
 pub mod init;
 pub mod log_forward;
 pub mod logging;
 pub mod memory;
 pub mod ready;
+pub mod reaper;
 pub mod rpc;
 pub mod sandbox;
 pub mod server;

@@ -47,7 +47,7 @@ use crate::container::namespaces::{self, NsFd, NsKind, PodNamespaces};
 use crate::container::spec::{self, Resources};
 use crate::container::stdio::ProcessIo;
 use crate::container::{rootfs, Container, ContainerError, CreateRequest, Process, SandboxContext};
-use crate::init::reaper::Reaper;
+use crate::reaper::Reaper;
 
 /// What the sandbox cgroup's `memory.max` leaves to the agent and the guest kernel: every
 /// container together may use the guest's MemTotal less this, so a container that runs
@@ -82,7 +82,7 @@ impl SandboxConfig {
             id: id.to_string(),
             hostname: id.to_string(),
             share_pid: false,
-            cgroup_root: PathBuf::from(crate::init::cgroups::CGROUP_ROOT),
+            cgroup_root: PathBuf::from(crate::cgroup_root::CGROUP_ROOT),
             run_dir: PathBuf::from("/run/sandbox"),
         }
     }
@@ -173,7 +173,7 @@ impl Sandbox {
                 limit >> 20,
                 kib >> 10
             ),
-            Err(e) => tracing::warn!("sandbox memory: {}", crate::init::error_chain(&e)),
+            Err(e) => tracing::warn!("sandbox memory: {}", crate::error_chain::error_chain(&e)),
         }
     }
 

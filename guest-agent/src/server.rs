@@ -9,7 +9,7 @@ use std::thread;
 
 use protocol::ttrpc;
 
-use crate::init::reaper::Reaper;
+use crate::reaper::Reaper;
 use crate::rpc::{self, Agent};
 
 /// The vsock port the host dials to reach the agent.
@@ -76,7 +76,7 @@ pub fn serve(reaper: Reaper) -> ! {
             Some(server)
         }
         Err(e) => {
-            tracing::error!("{}", crate::init::error_chain(&e));
+            tracing::error!("{}", crate::error_chain::error_chain(&e));
             None
         }
     };

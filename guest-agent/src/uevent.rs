@@ -165,7 +165,10 @@ fn rescan(onliner: &Onliner, why: &str) -> u32 {
             report.onlined
         }
         Err(e) => {
-            tracing::error!("memory: scan at {why}: {}", crate::init::error_chain(&e));
+            tracing::error!(
+                "memory: scan at {why}: {}",
+                crate::error_chain::error_chain(&e)
+            );
             0
         }
     }
@@ -191,7 +194,7 @@ fn listen(socket: &UeventSocket, onliner: &Onliner) {
                     Ok(BlockOutcome::AlreadyOnline) => {}
                     Err(e) => tracing::error!(
                         "memory: online memory{block}: {}",
-                        crate::init::error_chain(&e)
+                        crate::error_chain::error_chain(&e)
                     ),
                 }
             }

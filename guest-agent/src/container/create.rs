@@ -21,7 +21,7 @@ use super::spawn::{spawn_helper, HelperSpawn};
 use super::spec::{self, Spec, SpecError};
 use super::stdio::ProcessIo;
 use super::{Container, Lifecycle};
-use crate::init::reaper::Reaper;
+use crate::reaper::Reaper;
 
 /// How long the agent waits for a helper to report (setup under nested emulation is slow).
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -243,7 +243,7 @@ pub fn create(
 
 fn remove_cgroup(cgroup: &ContainerCgroup) {
     if let Err(e) = cgroup.remove(CLEANUP_TIMEOUT) {
-        tracing::warn!("{}", crate::init::error_chain(&e));
+        tracing::warn!("{}", crate::error_chain::error_chain(&e));
     }
 }
 

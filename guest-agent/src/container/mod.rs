@@ -11,7 +11,6 @@
 //!   the container's namespaces, and what it does before it execs the container process.
 //! - `create`, `exec`: the two ways a process enters a container.
 //! - `process`, `stdio`: a started process: exit status, signals, stdio streams.
-//! - `selftest`: a guest-side self-test (`agent.selftest=containers`), not the product path.
 //!
 //! Locking: each container has its own locks; nothing here locks more than one container.
 //! `lifecycle` is held across start, exec and remove of that container (the slow steps of
@@ -28,7 +27,6 @@ mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
-pub mod selftest;
 mod spawn;
 pub mod spec;
 pub mod stdio;
@@ -48,7 +46,7 @@ pub use process::{exit_code, Process};
 pub use rootfs::RootfsSource;
 pub use spawn::{SpawnError, HELPER_ARGV0};
 
-use crate::init::reaper::Reaper;
+use crate::reaper::Reaper;
 use cgroup::{CgroupStats, ContainerCgroup};
 use namespaces::ContainerNamespaces;
 use rootfs::PreparedRootfs;
@@ -256,7 +254,11 @@ impl Container {
             // cgroup.kill takes the whole container at once; the pidfd covers a helper that
             // is not in the cgroup yet.
             if let Err(e) = self.cgroup.signal_all(libc::SIGKILL) {
-                tracing::warn!("container {}: {}", self.id, crate::init::error_chain(&e));
+                tracing::warn!(
+                    "container {}: {}",
+                    self.id,
+                    crate::error_chain::error_chain(&e)
+                );
             }
             let _ = self.init.signal(libc::SIGKILL);
         }

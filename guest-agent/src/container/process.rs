@@ -10,7 +10,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::init::reaper::ExitStatus;
+use crate::reaper::ExitStatus;
 
 use super::spawn::{pidfd_signal, Spawned};
 use super::stdio::ProcessIo;

@@ -28,7 +28,7 @@ use std::sync::mpsc::Receiver;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::Pid;
 
-use crate::init::reaper::{ChildPid, ExitStatus, Reaper};
+use crate::reaper::{ChildPid, ExitStatus, Reaper};
 
 use super::namespaces::NsFd;
 

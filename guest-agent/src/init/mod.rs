@@ -15,9 +15,7 @@
 //!
 //! Any fatal error is logged to the console and powers the VM off.
 
-pub mod cgroups;
 pub mod mounts;
-pub mod reaper;
 pub mod shutdown;
 
 use std::fs;
@@ -25,8 +23,10 @@ use std::path::Path;
 
 use nix::sys::signal::SigSet;
 
+use crate::cgroup_root as cgroups;
 use crate::cmdline::{self, LogLevel};
-use crate::{console, log_forward, logging, memory, ready, server, uevent};
+use crate::error_chain::error_chain;
+use crate::{console, log_forward, logging, memory, ready, reaper, server, uevent};
 
 /// Runs the guest's init. Never returns.
 pub fn run_pid1() -> ! {
@@ -84,9 +84,6 @@ pub fn run_pid1() -> ! {
         Err(e) => shutdown::fatal("collect ready facts", &error_chain(&e)),
     }
 
-    if options.selftest_containers {
-        crate::container::selftest::run(&reaper);
-    }
     if options.poweroff {
         tracing::info!("agent.poweroff=1: powering off");
         shutdown::power_off();
@@ -139,16 +136,4 @@ fn enable_cgroup_controllers() {
         }
         Err(e) => tracing::warn!("cgroup controllers: {}", error_chain(&e)),
     }
-}
-
-/// `error: cause: cause` in one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

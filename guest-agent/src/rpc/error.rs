@@ -9,7 +9,7 @@ use protocol::ttrpc::{self, Code};
 
 use crate::container::spec::SpecError;
 use crate::container::ContainerError;
-use crate::init::error_chain;
+use crate::error_chain::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {

@@ -14,7 +14,7 @@ use protocol::agent::*;
 use protocol::Empty;
 
 use super::{Agent, RpcError};
-use crate::init::error_chain;
+use crate::error_chain::error_chain;
 use crate::memory::{self, MemoryError, Onliner};
 
 /// Where the kernel describes CPUs.

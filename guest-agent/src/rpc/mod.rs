@@ -6,7 +6,6 @@
 //!   clock, file copy).
 //! - [`error`]: the one mapping from handler errors to ttrpc status codes.
 //! - [`slot`]: the agent's one sandbox; [`block`]: finding a virtio-blk disk by serial.
-//! - [`selftest`]: the container RPCs end to end inside the guest (`agent.selftest=containers`).
 //!
 //! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`: it parses the request,
 //! makes one engine call ([`crate::sandbox::Sandbox`], see the table there) and builds the
@@ -24,7 +23,6 @@ pub mod error;
 pub mod health;
 pub mod hotplug;
 pub mod processes;
-pub mod selftest;
 pub mod slot;
 pub mod stdio;
 pub mod system;
@@ -45,8 +43,8 @@ use protocol::ttrpc::{self, MethodHandler, TtrpcContext};
 pub use error::RpcError;
 
 use crate::guest_details::MEMORY_SYSFS;
-use crate::init::reaper::Reaper;
 use crate::memory::Onliner;
+use crate::reaper::Reaper;
 use crate::sandbox::Sandbox;
 use slot::SandboxSlot;
 

@@ -36,7 +36,7 @@ pub fn wait_process(
                 "wait {} in {}: no oom count: {}",
                 req.exec_id,
                 req.container_id,
-                crate::init::error_chain(&e)
+                crate::error_chain::error_chain(&e)
             );
             false
         }

@@ -18,7 +18,7 @@ pub fn get_guest_details(
     let mut r = GuestDetailsResponse::new();
     if req.mem_block_size {
         r.mem_block_size_bytes = guest_details::read_block_size(&agent.memory_sysfs)
-            .map_err(|e| RpcError::Internal(crate::init::error_chain(&e)))?
+            .map_err(|e| RpcError::Internal(crate::error_chain::error_chain(&e)))?
             .unwrap_or(0);
     }
     if req.mem_hotplug_probe {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 pub use resources::{resource_writes, shares_to_weight, swap_max};
 pub use stats::{CgroupStats, IoStat};
 
+use crate::cgroup_root as root_cgroups;
 use crate::container::spec::{Resources, SpecError};
-use crate::init::cgroups as root_cgroups;
 
 /// The pod's cgroup under the cgroup2 root.
 pub const SANDBOX_CGROUP: &str = "sandbox";
@@ -82,11 +82,11 @@ impl CgroupTree {
         let (_plan, failures) =
             root_cgroups::enable(&path).map_err(|e| CgroupError::Controllers {
                 path: path.display().to_string(),
-                detail: crate::init::error_chain(&e),
+                detail: crate::error_chain::error_chain(&e),
             })?;
         Ok(failures
             .iter()
-            .map(|f| crate::init::error_chain(f))
+            .map(|f| crate::error_chain::error_chain(f))
             .collect())
     }
 

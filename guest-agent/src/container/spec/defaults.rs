@@ -1,4 +1,4 @@
-//! The spec of a container started without a bundle (`host-vmm run -- CMD`, the self-test):
+//! The spec of a container started without a bundle (`host-vmm run -- CMD`):
 //! what `runc spec` writes, with Docker's default capabilities.
 
 use std::collections::BTreeMap;
