@@ -55,6 +55,23 @@ def kernel(flavor, env_var):
     return path
 
 
+def testhost_kernel():
+    """(bzImage, modules in load order) for the test host.
+
+    Debian's packaged kernel by default (debian_kernel.py: no build, its modules go into the
+    test host's initramfs); $TESTHOST_KERNEL names a kernel with everything built in, and
+    TESTHOST_KERNEL_SOURCE=build builds one from guest-kernel-config (flavor testhost).
+    """
+    if os.environ.get("TESTHOST_KERNEL") or os.environ.get("TESTHOST_KERNEL_SOURCE") == "build":
+        return kernel("testhost", "TESTHOST_KERNEL"), []
+    from . import debian_kernel
+    t0 = time.monotonic()
+    debian = debian_kernel.ensure()
+    modules = debian.load_order()
+    log(f"testhost kernel: {debian.image} with {len(modules)} modules ({time.monotonic() - t0:.1f} s)")
+    return debian.image, modules
+
+
 def host_vmm():
     path = Path(os.environ.get("HOST_VMM", TARGET / "debug" / "host-vmm"))
     path = path if path.is_absolute() else (REPO / path)

@@ -24,8 +24,10 @@ writable directory kept under target/testhost/logs/), HOME=TMPDIR=/tmp and
 TESTHOST_MODE. Its output goes to stdout, the harness's own lines to stderr; the exit
 status is the script's (124: timeout, 125: the harness or the test host failed).
 
-Environment: TESTHOST_MODE=direct|nested forces the mode; TESTHOST_CPU (QEMU's -cpu); GUEST_KERNEL,
-TESTHOST_KERNEL (bzImage paths) skip guest-kernel-config/build.sh; HOST_VMM (default
+Environment: TESTHOST_MODE=direct|nested forces the mode; TESTHOST_CPU (QEMU's -cpu); GUEST_KERNEL
+(a bzImage path) skips guest-kernel-config/build.sh; the test host runs Debian's packaged kernel
+(fetched once, cached) unless TESTHOST_KERNEL names a bzImage with everything built in or
+TESTHOST_KERNEL_SOURCE=build builds one from guest-kernel-config; HOST_VMM (default
 target/debug/host-vmm); GUEST_INITRD (default target/rootfs/initramfs.cpio);
 SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300); SCENARIOS_DIR (run-all:
 default tests/scenarios); RUST_LOG, RUST_BACKTRACE, BOOT_TIMEOUT are passed through."""
@@ -65,7 +67,7 @@ def main(argv=None):
 
 def _dispatch(opts):
     if opts.command == "initramfs":
-        path, built = initramfs.build(artifacts.WORK)
+        path, built = initramfs.build(artifacts.WORK, artifacts.testhost_kernel()[1])
         print(path)
         log("built" if built else "cached")
         return 0

@@ -38,6 +38,14 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 ip link set lo up 2>/dev/null
 
+# Debian's kernel keeps virtio-pci, 9p and KVM in modules: load them (dependencies first).
+if [ -r /etc/testhost-modules ]; then
+    while read -r module; do
+        insmod "$module" || die "cannot load $module into the test host kernel"
+    done </etc/testhost-modules
+    echo "@@testhost modules-loaded uptime=$(cut -d' ' -f1 /proc/uptime)"
+fi
+
 ninep="trans=virtio,version=9p2000.L,msize=512000"
 mount -t 9p -o "$ninep,ro,cache=loose" hostroot /host ||
     die "cannot mount the host root (virtio-9p tag hostroot): is CONFIG_9P_FS in the test host kernel?"

@@ -1,4 +1,5 @@
-"""The test host's initramfs: static busybox, its applet links and tests/harness/init.sh.
+"""The test host's initramfs: static busybox, its applet links, tests/harness/init.sh and the
+kernel modules the test host loads (Debian's kernel, see debian_kernel.py), in load order.
 
 Written as a newc cpio by hand (no fakeroot, no root-owned staging tree) with fixed
 timestamps, so the same inputs give the same bytes. Cached in target/testhost/ under a
@@ -81,14 +82,22 @@ def _applets(busybox):
     return [line.strip().lstrip("/") for line in out.stdout.splitlines() if line.strip()]
 
 
-def build(cache_dir):
-    """Return the path of the initramfs, building it when its inputs changed."""
+def build(cache_dir, modules=()):
+    """Return the path of the initramfs, building it when its inputs changed.
+
+    `modules` is a list of .ko paths in load order: they go to /lib/modules/ and their
+    archive paths to /etc/testhost-modules, which init.sh loads line by line.
+    """
     busybox = find_busybox()
     if not _is_static(busybox):
         raise HarnessError(f"{busybox} is not statically linked (install busybox-static)")
     bb = busybox.read_bytes()
     init = INIT.read_bytes()
-    key = hashlib.sha256(bb + init + Path(__file__).read_bytes()).hexdigest()[:16]
+    mods = [(f"lib/modules/{i:02d}-{Path(m).name}", Path(m).read_bytes()) for i, m in enumerate(modules)]
+    digest = hashlib.sha256(bb + init + Path(__file__).read_bytes())
+    for name, data in mods:
+        digest.update(name.encode() + data)
+    key = digest.hexdigest()[:16]
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / f"initramfs-{key}.cpio"
     if out.exists():
@@ -101,6 +110,12 @@ def build(cache_dir):
     cpio.chardev("dev/null", 1, 3, 0o666)
     cpio.file("bin/busybox", bb)
     cpio.file("init", init)
+    if mods:
+        cpio.dir("lib")
+        cpio.dir("lib/modules")
+        for name, data in mods:
+            cpio.file(name, data, 0o644)
+        cpio.file("etc/testhost-modules", "".join(f"/{n}\n" for n, _ in mods).encode(), 0o644)
     for applet in _applets(busybox):
         if applet != "bin/busybox" and applet.split("/")[0] in ("bin", "sbin", "usr"):
             cpio.symlink(applet, "/bin/busybox")

@@ -97,7 +97,7 @@ def prepare(mode, script, args, mem, smp):
     """
     qemu = find_qemu() if mode == "nested" else None
     guest_kernel = artifacts.kernel("guest", "GUEST_KERNEL")
-    testhost_kernel = artifacts.kernel("testhost", "TESTHOST_KERNEL") if mode == "nested" else None
+    testhost_kernel, modules = artifacts.testhost_kernel() if mode == "nested" else (None, [])
     run = artifacts.new_run_dir()
     log(f"logs: {run}")
     vmm = artifacts.host_vmm()
@@ -107,7 +107,7 @@ def prepare(mode, script, args, mem, smp):
     launch = artifacts.write_launch(run, script, args, mode, env, busybox)
     if mode == "direct":
         return run, [str(busybox), "env", "-i", str(busybox), "sh", str(launch)]
-    cpio, built = initramfs.build(artifacts.WORK)
+    cpio, built = initramfs.build(artifacts.WORK, modules)
     log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
     # Paths under /tmp stay visible in the test host only if named here (its /tmp is a tmpfs).
     keep = sorted({str(p) for p in (artifacts.REPO, Path(guest_kernel).parent, Path(initrd).parent,
