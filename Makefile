@@ -85,10 +85,12 @@ fuzz:
 	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked -p host-vmm fuzz_smoke; \
 	fi
 
-# Every end-to-end scenario (tests/scenarios/*.sh) in one test host boot (or directly
+# Every end-to-end scenario (tests/scenarios/*.sh) in the test host (or directly
 # on a machine with hardware KVM).
+# E2E_JOBS test hosts side by side (scenarios dealt round-robin): one per core.
+E2E_JOBS ?= $(shell nproc)
 test-e2e: build rootfs kernel testhost-kernel
-	tests/run-all
+	JOBS=$(E2E_JOBS) tests/run-all
 
 # The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
 test-harness: build rootfs kernel testhost-kernel

@@ -4,6 +4,7 @@
 # ($SCENARIO_TIMEOUT seconds, default 300). Processes a scenario leaves behind are
 # killed before the next one starts and fail it. Prints PASS/FAIL per scenario and a
 # summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
+# SCENARIO_SHARD=K/N runs only the K-th of every N matching scenarios (tests/run-all JOBS=N).
 # shellcheck shell=sh
 
 per_timeout=${SCENARIO_TIMEOUT:-300}
@@ -11,6 +12,14 @@ all_results=$RESULTS
 passed=""
 failed=""
 count=0
+shard=${SCENARIO_SHARD:-1/1}
+shard_k=${shard%/*}
+shard_n=${shard#*/}
+case "$shard_k/$shard_n" in
+*[!0-9/]* | /* | */ | 0/*) echo "SCENARIO_SHARD=$shard: want K/N with 1 <= K <= N"; exit 2 ;;
+esac
+[ "$shard_k" -le "$shard_n" ] || { echo "SCENARIO_SHARD=$shard: want K/N with 1 <= K <= N"; exit 2; }
+index=0
 
 matches() {
     [ $# -eq 1 ] && return 0
@@ -40,6 +49,8 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
     [ -f "$scenario" ] || continue
     name=$(basename "$scenario" .sh)
     matches "$name" "$@" || continue
+    index=$((index + 1))
+    [ $(((index - 1) % shard_n + 1)) -eq "$shard_k" ] || continue
     count=$((count + 1))
     export RESULTS="$all_results/$name"
     mkdir -p "$RESULTS"
@@ -79,6 +90,10 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
 done
 
 export RESULTS="$all_results"
+if [ "$count" -eq 0 ] && [ "$index" -gt 0 ]; then
+    echo "shard $shard: none of the $index matching scenarios falls to this shard"
+    exit 0
+fi
 if [ "$count" -eq 0 ]; then
     echo "no scenario matches: $*"
     exit 2
