@@ -19,38 +19,37 @@ pub const MAX_ID_LEN: usize = 64;
 pub const ID_RULE: &str = "1 to 64 characters matching [A-Za-z0-9]+([._-][A-Za-z0-9]+)*: \
                            letters and digits, with '.', '_' or '-' only between two of them";
 
-/// Why an id was refused. `field` names what the id was given as (`container id`,
-/// `exec_id`, ...).
+/// Why an id was refused: `<field>: <problem>`. `field` names what the id was given as
+/// (`container id`, `exec_id`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    #[error("{field}: empty; allowed: {ID_RULE}")]
-    Empty { field: String },
-    #[error("{field}: {len} bytes long; allowed: at most {MAX_ID_LEN} ({ID_RULE})")]
-    TooLong { field: String, len: usize },
+#[error("{field}: {problem}")]
+pub struct IdError {
+    pub field: String,
+    pub problem: IdProblem,
+}
+
+/// What is wrong with a refused id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdProblem {
+    #[error("empty; allowed: {ID_RULE}")]
+    Empty,
+    #[error("{len} bytes long; allowed: at most {MAX_ID_LEN} ({ID_RULE})")]
+    TooLong { len: usize },
     /// A character that is not an ASCII letter, digit, `.`, `_` or `-`.
-    #[error("{field}: {} holds {bad:?}; allowed: {ID_RULE}", shown(id))]
-    BadChar {
-        field: String,
-        id: String,
-        bad: char,
-    },
+    #[error("{} holds {bad:?}; allowed: {ID_RULE}", shown(id))]
+    BadChar { id: String, bad: char },
     /// A separator at the start or the end, or two in a row.
     #[error(
-        "{field}: {} has '.', '_' or '-' at an end or two in a row; allowed: {ID_RULE}",
+        "{} has '.', '_' or '-' at an end or two in a row; allowed: {ID_RULE}",
         shown(id)
     )]
-    Separator { field: String, id: String },
+    Separator { id: String },
 }
 
 impl IdError {
     /// The field the refused id was given as.
     pub fn field(&self) -> &str {
-        match self {
-            IdError::Empty { field }
-            | IdError::TooLong { field, .. }
-            | IdError::BadChar { field, .. }
-            | IdError::Separator { field, .. } => field,
-        }
+        &self.field
     }
 }
 
@@ -67,37 +66,34 @@ fn shown(id: &str) -> String {
 
 /// Checks `id` against the rule; errors name `field`.
 pub fn validate_id(id: &str, field: &str) -> Result<(), IdError> {
-    let field = || field.to_string();
+    check(id).map_err(|problem| IdError {
+        field: field.to_string(),
+        problem,
+    })
+}
+
+fn check(id: &str) -> Result<(), IdProblem> {
     if id.is_empty() {
-        return Err(IdError::Empty { field: field() });
+        return Err(IdProblem::Empty);
     }
     if let Some(bad) = id
         .chars()
         .find(|&c| !c.is_ascii_alphanumeric() && !is_separator(c))
     {
-        return Err(IdError::BadChar {
-            field: field(),
+        return Err(IdProblem::BadChar {
             id: id.to_string(),
             bad,
         });
     }
     // ASCII from here on: bytes are characters.
     if id.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong {
-            field: field(),
-            len: id.len(),
-        });
+        return Err(IdProblem::TooLong { len: id.len() });
     }
     let bytes = id.as_bytes();
-    let at_end = |b: &u8| is_separator(char::from(*b));
-    let doubled = bytes
-        .windows(2)
-        .any(|w| is_separator(char::from(w[0])) && is_separator(char::from(w[1])));
-    if bytes.first().is_some_and(at_end) || bytes.last().is_some_and(at_end) || doubled {
-        return Err(IdError::Separator {
-            field: field(),
-            id: id.to_string(),
-        });
+    let sep = |b: &u8| is_separator(char::from(*b));
+    let doubled = bytes.windows(2).any(|w| sep(&w[0]) && sep(&w[1]));
+    if bytes.first().is_some_and(sep) || bytes.last().is_some_and(sep) || doubled {
+        return Err(IdProblem::Separator { id: id.to_string() });
     }
     Ok(())
 }
@@ -131,12 +127,7 @@ mod tests {
     #[test]
     fn test_empty_is_refused_naming_the_field() {
         let e = validate_id("", "exec_id").unwrap_err();
-        assert_eq!(
-            e,
-            IdError::Empty {
-                field: "exec_id".into()
-            }
-        );
+        assert_eq!(e.problem, IdProblem::Empty);
         assert_eq!(e.field(), "exec_id");
         let text = e.to_string();
         assert!(
@@ -148,13 +139,8 @@ mod tests {
     #[test]
     fn test_too_long_is_refused() {
         let e = validate_id(&"x".repeat(MAX_ID_LEN + 1), "sandbox id").unwrap_err();
-        assert_eq!(
-            e,
-            IdError::TooLong {
-                field: "sandbox id".into(),
-                len: 65
-            }
-        );
+        assert_eq!(e.field(), "sandbox id");
+        assert_eq!(e.problem, IdProblem::TooLong { len: 65 });
         assert!(e.to_string().contains("65 bytes long; allowed: at most 64"));
     }
 
@@ -172,20 +158,16 @@ mod tests {
             ("a\0", '\0'),
         ] {
             assert_eq!(
-                validate_id(id, "container id"),
-                Err(IdError::BadChar {
-                    field: "container id".into(),
-                    id: id.into(),
-                    bad
-                }),
+                validate_id(id, "container id").map_err(|e| e.problem),
+                Err(IdProblem::BadChar { id: id.into(), bad }),
                 "{id:?}"
             );
         }
         // A long non-ASCII id is refused for its characters (never sliced).
         let long = "é".repeat(100);
         assert!(matches!(
-            validate_id(&long, "f"),
-            Err(IdError::BadChar { bad: 'é', .. })
+            check(&long),
+            Err(IdProblem::BadChar { bad: 'é', .. })
         ));
     }
 
@@ -194,19 +176,16 @@ mod tests {
         for id in [
             ".", "..", "../x", "-x", "x-", "_x", "x.", "a..b", "a-_b", ".hidden",
         ] {
-            let e = validate_id(id, "container id");
-            let ok = matches!(e, Err(IdError::Separator { .. }))
-                || matches!(e, Err(IdError::BadChar { bad: '/', .. }));
+            let e = check(id);
+            let ok = matches!(e, Err(IdProblem::Separator { .. }))
+                || matches!(e, Err(IdProblem::BadChar { bad: '/', .. }));
             assert!(ok, "{id}: {e:?}");
         }
         assert!(matches!(
-            validate_id("../x", "f"),
-            Err(IdError::BadChar { bad: '/', .. })
+            check("../x"),
+            Err(IdProblem::BadChar { bad: '/', .. })
         ));
-        assert!(matches!(
-            validate_id("..", "f"),
-            Err(IdError::Separator { .. })
-        ));
+        assert!(matches!(check(".."), Err(IdProblem::Separator { .. })));
     }
 
     #[test]
