@@ -64,3 +64,47 @@ impl AcceptHook for Admission {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn test_a_unix_peer_takes_a_slot_that_its_data_gives_back() {
+        let slots = Slots::new(1);
+        let hook = Admission::new(slots.clone());
+        let (a, _b) = UnixStream::pair().unwrap();
+        let out = hook.on_accept(a.as_raw_fd()).unwrap();
+        assert!(out.data.contains_key(SLOT_KEY));
+        assert_eq!(slots.live(), 1);
+        // Full: the next one is refused, saying so.
+        let (c, _d) = UnixStream::pair().unwrap();
+        let Err(HookError::Rejected(why)) = hook.on_accept(c.as_raw_fd()) else {
+            panic!("a second connection passed a bound of 1");
+        };
+        assert!(why.contains("1 connections are open"), "{why}");
+        // ttrpc drops the data with the connection: the slot is free again.
+        drop(out);
+        assert_eq!(slots.live(), 0);
+        assert!(hook.on_accept(c.as_raw_fd()).is_ok());
+    }
+
+    #[test]
+    fn test_a_peer_of_another_family_is_refused_without_a_slot() {
+        let slots = Slots::new(4);
+        let hook = Admission::new(slots.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        for _ in 0..100 {
+            let Err(HookError::Rejected(why)) = hook.on_accept(conn.as_raw_fd()) else {
+                panic!("a TCP peer was accepted");
+            };
+            assert!(why.contains("address family"), "{why}");
+        }
+        assert_eq!(slots.live(), 0);
+    }
+}
