@@ -2,12 +2,18 @@
 //! [`LOG_VSOCK_PORT`] (the hybrid vsock device hands that to `<uds>_1025` on the host, where
 //! host-vmm appends the lines to `<runtime dir>/agent.log`).
 //!
+//! One connection, made once: [`start_vsock`] dials the host right after the mounts, on pid
+//! 1's own thread, before the agent serves anything and so before any container exists. The
+//! host accepts exactly one connection on that port, the first, and then closes it to
+//! everyone (host-vmm's `agent::log_sink`): so a container cannot write forged lines into
+//! `agent.log`, and the agent never redials either (a later dial would be refused). If the
+//! first dial fails, or the connection breaks, lines go to the console only.
+//!
 //! The console stays the primary output: [`forward`] only offers a copy. It never blocks and
 //! never grows memory: a copy goes into a bounded queue ([`QUEUE_LINES`] lines of at most
 //! [`MAX_LINE_BYTES`]); when the queue is full the line is dropped and counted. One thread
-//! (`log-forward`) dials the host, with backoff while nobody listens, and writes queued lines;
-//! after drops it first writes a line saying how many were lost. Lines logged before the host
-//! listens wait in the queue, so early boot lines arrive once it connects.
+//! (`log-forward`) writes queued lines; after drops it first writes a line saying how many
+//! were lost.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -16,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
 
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, VsockAddr};
 
@@ -29,12 +34,6 @@ pub const QUEUE_LINES: usize = 256;
 /// Longer lines are cut here (at a character boundary).
 pub const MAX_LINE_BYTES: usize = 4096;
 
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Opens a fresh connection to the host's log sink.
-pub type Connect = dyn FnMut() -> io::Result<Box<dyn Write + Send>> + Send;
-
 /// Handle to a running forwarding thread. Dropping every handle ends the thread once the
 /// queue is written.
 pub struct Forwarder {
@@ -43,14 +42,15 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Starts the `log-forward` thread with a queue of `capacity` lines, dialing with `connect`.
-    pub fn start(capacity: usize, connect: Box<Connect>) -> io::Result<Self> {
+    /// Starts the `log-forward` thread with a queue of `capacity` lines, writing to `out`
+    /// (an open connection to the host) until a write fails.
+    pub fn start(capacity: usize, out: Box<dyn Write + Send>) -> io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&dropped);
         thread::Builder::new()
             .name("log-forward".into())
-            .spawn(move || run(rx, connect, &counter))?;
+            .spawn(move || run(rx, out, &counter))?;
         Ok(Self { tx, dropped })
     }
 
@@ -64,7 +64,7 @@ impl Forwarder {
         }
     }
 
-    /// Lines dropped so far because the queue was full.
+    /// Lines dropped so far (queue full, or the connection gone).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -72,15 +72,14 @@ impl Forwarder {
 
 static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
 
-/// Starts forwarding the process's log lines to the host over vsock (once per process).
+/// Dials the host's log port once and starts forwarding the process's log lines there (once
+/// per process). An error means no forwarding: the host does not listen (or refused us).
 pub fn start_vsock() -> io::Result<()> {
     if FORWARDER.get().is_some() {
         return Ok(());
     }
-    let connect = || -> io::Result<Box<dyn Write + Send>> {
-        Ok(Box::new(connect_vsock(HOST_CID, LOG_VSOCK_PORT)?))
-    };
-    let forwarder = Forwarder::start(QUEUE_LINES, Box::new(connect))?;
+    let out = connect_vsock(HOST_CID, LOG_VSOCK_PORT)?;
+    let forwarder = Forwarder::start(QUEUE_LINES, Box::new(out))?;
     // A racing second start loses; its thread ends when its handle drops here.
     let _ = FORWARDER.set(forwarder);
     Ok(())
@@ -124,81 +123,35 @@ fn write_line(out: &mut dyn Write, line: &str) -> io::Result<()> {
     out.write_all(&buf)
 }
 
-/// The thread: dial (with backoff), then write lines until the connection fails.
-fn run(rx: Receiver<String>, mut connect: Box<Connect>, dropped: &AtomicU64) {
-    let mut backoff = MIN_BACKOFF;
-    // A line taken from the queue but not yet written.
-    let mut pending: Option<String> = None;
+/// The thread: write lines until the queue's senders are gone or a write fails. Never
+/// redials (see the module doc).
+fn run(rx: Receiver<String>, mut out: Box<dyn Write + Send>, dropped: &AtomicU64) {
     let mut reported = 0;
-    let mut was_connected = false;
-    loop {
-        // Dial only with something to say.
-        if pending.is_none() {
-            match rx.recv() {
-                Ok(line) => pending = Some(line),
-                Err(_) => return,
-            }
-        }
-        let mut out = match connect() {
-            Ok(out) => out,
-            Err(e) => {
-                if was_connected {
-                    tracing::debug!("log forwarding: host gone ({e}); retrying");
-                    was_connected = false;
-                }
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        backoff = MIN_BACKOFF;
-        was_connected = true;
-        loop {
-            let total = dropped.load(Ordering::Relaxed);
-            if total > reported {
-                let note = format!(
-                    "guest-agent: warn log forwarding dropped {} lines (queue full)",
-                    total - reported
-                );
-                if write_line(out.as_mut(), &note).is_err() {
-                    break;
-                }
-                reported = total;
-            }
-            let line = match pending.take() {
-                Some(line) => line,
-                None => match rx.recv() {
-                    Ok(line) => line,
-                    Err(_) => return,
-                },
-            };
-            if write_line(out.as_mut(), &line).is_err() {
-                pending = Some(line);
+    for line in rx {
+        let total = dropped.load(Ordering::Relaxed);
+        if total > reported {
+            let note = format!(
+                "guest-agent: warn log forwarding dropped {} lines (queue full)",
+                total - reported
+            );
+            if write_line(out.as_mut(), &note).is_err() {
                 break;
             }
+            reported = total;
+        }
+        if write_line(out.as_mut(), &line).is_err() {
+            break;
         }
     }
+    // Dropping `rx` here makes every later `send` count as dropped.
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::net::{UnixListener, UnixStream};
-    use std::path::PathBuf;
-    use std::time::Instant;
-
-    fn temp_sock(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("ga-logfw-{name}-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&p);
-        p
-    }
-
-    fn unix_connect(path: PathBuf) -> Box<Connect> {
-        Box::new(move || -> io::Result<Box<dyn Write + Send>> {
-            Ok(Box::new(UnixStream::connect(&path)?))
-        })
-    }
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn test_truncate_at_char_boundary() {
@@ -208,70 +161,83 @@ mod tests {
     }
 
     #[test]
-    fn test_lines_reach_a_late_listener_in_order() {
-        let path = temp_sock("late");
-        let f = Forwarder::start(QUEUE_LINES, unix_connect(path.clone())).unwrap();
-        // Logged before anybody listens: they wait in the queue.
-        f.send("one");
-        f.send("two");
-        thread::sleep(Duration::from_millis(120));
-        let listener = UnixListener::bind(&path).unwrap();
-        f.send("three");
-        let (conn, _) = listener.accept().unwrap();
-        let mut lines = BufReader::new(conn).lines();
-        for want in ["one", "two", "three"] {
-            assert_eq!(lines.next().unwrap().unwrap(), want);
+    fn test_lines_arrive_in_order() {
+        let (ours, host) = UnixStream::pair().unwrap();
+        let f = Forwarder::start(QUEUE_LINES, Box::new(ours)).unwrap();
+        for line in ["one", "two", "three"] {
+            f.send(line);
         }
-        assert_eq!(f.dropped(), 0);
-        let _ = std::fs::remove_file(&path);
+        drop(f);
+        let lines: Vec<String> = BufReader::new(host).lines().map_while(Result::ok).collect();
+        assert_eq!(lines, ["one", "two", "three"]);
     }
 
     #[test]
-    fn test_nobody_listening_never_blocks_and_counts_drops() {
-        let path = temp_sock("nobody");
-        let f = Forwarder::start(8, unix_connect(path.clone())).unwrap();
+    fn test_a_slow_host_never_blocks_and_drops_are_counted_and_reported() {
+        let (ours, host) = UnixStream::pair().unwrap();
+        let f = Forwarder::start(8, Box::new(ours)).unwrap();
         let started = Instant::now();
+        // The host reads nothing for now: the socket buffer, then the queue, fill up.
         for i in 0..10_000 {
             f.send(&format!("line {i} {}", "x".repeat(100)));
         }
         assert!(started.elapsed() < Duration::from_secs(2), "send blocked");
-        // 8 queued, at most 1 held by the thread: the rest dropped.
-        let kept = 10_000 - usize::try_from(f.dropped()).unwrap();
-        assert!((8..=9).contains(&kept), "kept {kept}");
-
-        // Once the host listens, it first gets a note on the drops, then the kept lines
-        // (the oldest first).
-        let listener = UnixListener::bind(&path).unwrap();
-        let (conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let got: Vec<String> = BufReader::new(conn)
-            .lines()
-            .take(kept + 1)
-            .map_while(Result::ok)
-            .collect();
-        assert_eq!(got.len(), kept + 1, "{got:?}");
+        let dropped = f.dropped();
+        assert!(dropped > 0, "nothing dropped");
+        drop(f);
+        let got: Vec<String> = BufReader::new(host).lines().map_while(Result::ok).collect();
+        let notes: Vec<&String> = got.iter().filter(|l| l.contains("dropped")).collect();
+        let lines = got.len() - notes.len();
         assert_eq!(
-            got[0],
-            format!(
-                "guest-agent: warn log forwarding dropped {} lines (queue full)",
-                f.dropped()
-            )
+            lines as u64 + dropped,
+            10_000,
+            "{} lines, {dropped} dropped",
+            got.len()
         );
-        assert!(got[1].starts_with("line 0 "), "{got:?}");
-        assert!(got[2..].iter().all(|l| l.starts_with("line ")), "{got:?}");
-        let _ = std::fs::remove_file(&path);
+        // Each note says how many were lost since the previous one: together, at most all.
+        let reported: u64 = notes
+            .iter()
+            .map(|n| {
+                n.strip_prefix("guest-agent: warn log forwarding dropped ")
+                    .and_then(|rest| rest.strip_suffix(" lines (queue full)"))
+                    .and_then(|count| count.parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("odd note {n:?}"))
+            })
+            .sum();
+        assert!(
+            reported > 0 && reported <= dropped,
+            "{reported} of {dropped}"
+        );
+        // The oldest line is kept (a note on drops may come before it).
+        let first = got.iter().find(|l| !l.contains("dropped")).unwrap();
+        assert!(first.starts_with("line 0 "), "{first:?}");
+    }
+
+    #[test]
+    fn test_a_broken_connection_is_not_redialed_and_later_lines_are_dropped() {
+        let (ours, host) = UnixStream::pair().unwrap();
+        let f = Forwarder::start(4, Box::new(ours)).unwrap();
+        drop(host);
+        // Writes now fail: the thread ends, and every later line counts as dropped.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut sent = 0u64;
+        while f.dropped() < 100 {
+            assert!(Instant::now() < deadline, "the thread kept going");
+            f.send("after the host left");
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(sent >= 100);
     }
 
     #[test]
     fn test_long_lines_are_cut() {
-        let path = temp_sock("long");
-        let listener = UnixListener::bind(&path).unwrap();
-        let f = Forwarder::start(4, unix_connect(path.clone())).unwrap();
+        let (ours, mut host) = UnixStream::pair().unwrap();
+        let f = Forwarder::start(4, Box::new(ours)).unwrap();
         f.send(&"y".repeat(MAX_LINE_BYTES * 3));
-        let (conn, _) = listener.accept().unwrap();
-        let line = BufReader::new(conn).lines().next().unwrap().unwrap();
-        assert_eq!(line.len(), MAX_LINE_BYTES);
-        let _ = std::fs::remove_file(&path);
+        drop(f);
+        let mut text = String::new();
+        host.read_to_string(&mut text).unwrap();
+        assert_eq!(text.len(), MAX_LINE_BYTES + 1);
     }
 }

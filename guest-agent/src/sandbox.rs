@@ -60,6 +60,20 @@ pub fn sandbox_memory_limit(total: u64) -> u64 {
     total.saturating_sub(MEMORY_RESERVE).max(total / 2)
 }
 
+/// Tasks (threads and processes) the sandbox cgroup's `pids.max` leaves to the agent and the
+/// guest kernel: containers together may run the guest's task budget (the smaller of
+/// `kernel.pid_max` and `kernel.threads-max`) less this. The agent's ttrpc server alone may
+/// run up to `server::MAX_SERVER_THREADS` (450) threads, and ttrpc panics (powering the guest
+/// off) when the kernel refuses one: a container's fork bomb must not be able to cause that.
+pub const AGENT_TASK_RESERVE: u64 = 1024;
+
+/// The sandbox cgroup's `pids.max` for a guest whose task budget is `budget` (the smaller of
+/// `pid_max` and `threads-max`): the budget less [`AGENT_TASK_RESERVE`], and never less than
+/// half of it (tiny guests). Pure.
+pub fn sandbox_pids_limit(budget: u64) -> u64 {
+    budget.saturating_sub(AGENT_TASK_RESERVE).max(budget / 2)
+}
+
 /// How a sandbox is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -125,6 +139,7 @@ impl Sandbox {
         for failure in cgroups.create_sandbox()? {
             tracing::warn!("sandbox cgroup: {failure}");
         }
+        limit_tasks(&cgroups);
         rootfs::ensure_park()?;
         for dir in [config.run_dir.join("containers"), config.shared_dir()] {
             std::fs::create_dir_all(&dir)
@@ -348,6 +363,28 @@ impl Sandbox {
 }
 
 /// Starts the pause helper as pid 1 of a new pid namespace and opens that namespace.
+/// Sets the sandbox cgroup's `pids.max` from the guest's task budget (see
+/// [`sandbox_pids_limit`]). Failures are logged: containers' own limits still hold.
+fn limit_tasks(cgroups: &CgroupTree) {
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let Some(budget) = [
+        read("/proc/sys/kernel/pid_max"),
+        read("/proc/sys/kernel/threads-max"),
+    ]
+    .into_iter()
+    .flatten()
+    .min() else {
+        tracing::warn!("sandbox tasks: cannot read kernel.pid_max nor kernel.threads-max");
+        return;
+    };
+    let limit = sandbox_pids_limit(budget);
+    match cgroups.set_sandbox_pids_max(limit) {
+        Ok(()) => tracing::info!("sandbox tasks: pids.max {limit} (guest budget {budget})"),
+        Err(e) => tracing::warn!("sandbox tasks: {}", crate::error_chain::error_chain(&e)),
+    }
+}
+
 fn start_pause(reaper: &Reaper) -> Result<SharedPid, ContainerError> {
     let stopping = Arc::new(AtomicBool::new(false));
     let pause = crate::container::create::spawn_pause(reaper, Arc::clone(&stopping))?;
@@ -379,5 +416,15 @@ mod tests {
         // Tiny guests keep half.
         assert_eq!(sandbox_memory_limit(96 * MIB), 48 * MIB);
         assert_eq!(sandbox_memory_limit(0), 0);
+    }
+
+    #[test]
+    fn test_sandbox_pids_limit_leaves_the_agent_its_tasks() {
+        // A 512 MiB guest: threads-max 4096.
+        assert_eq!(sandbox_pids_limit(4096), 4096 - AGENT_TASK_RESERVE);
+        assert_eq!(sandbox_pids_limit(32768), 32768 - AGENT_TASK_RESERVE);
+        // Tiny guests keep half.
+        assert_eq!(sandbox_pids_limit(1024), 512);
+        assert_eq!(sandbox_pids_limit(0), 0);
     }
 }

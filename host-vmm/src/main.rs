@@ -194,7 +194,55 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+impl Command {
+    /// Every id the command names, with the field it was given as. Exhaustive on purpose: a
+    /// new command must say which of its arguments are ids.
+    fn ids(&self) -> Vec<(&'static str, &str)> {
+        const SANDBOX: &str = "sandbox id";
+        const CONTAINER: &str = "container id";
+        match self {
+            Command::Boot(BootArgs { id, .. }) | Command::Run(RunArgs { id, .. }) => {
+                id.iter().map(|id| ("--id", id.as_str())).collect()
+            }
+            Command::Config { .. } => Vec::new(),
+            Command::Memory { id, .. }
+            | Command::Disk { id, .. }
+            | Command::Agent {
+                command: AgentCommand::Check { id } | AgentCommand::Details { id },
+            } => vec![(SANDBOX, id)],
+            Command::Ps { sandbox } => vec![(SANDBOX, sandbox)],
+            Command::Create(CreateArgs {
+                sandbox, container, ..
+            })
+            | Command::Exec(ExecArgs {
+                sandbox, container, ..
+            })
+            | Command::Start {
+                sandbox, container, ..
+            }
+            | Command::Kill {
+                sandbox, container, ..
+            }
+            | Command::Wait { sandbox, container }
+            | Command::Delete { sandbox, container }
+            | Command::Stats { sandbox, container }
+            | Command::Update {
+                sandbox, container, ..
+            } => vec![(SANDBOX, sandbox), (CONTAINER, container)],
+        }
+    }
+}
+
+/// Every id of `command` against the one rule ([`protocol::id`]), before anything else.
+fn check_ids(command: &Command) -> anyhow::Result<()> {
+    for (field, id) in command.ids() {
+        protocol::id::validate_id(id, field)?;
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    check_ids(&cli.command)?;
     match cli.command {
         Command::Boot(args) => {
             let outcome = cmd::boot::boot(VmRequest {
@@ -503,6 +551,49 @@ mod tests {
             panic!("not run");
         };
         assert!(r.command.is_empty());
+    }
+
+    fn ids_of(args: &[&str]) -> anyhow::Result<()> {
+        check_ids(&Cli::try_parse_from(args).unwrap().command)
+    }
+
+    #[test]
+    fn test_every_command_checks_its_ids() {
+        let bad = "caf\u{e9}";
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["boot", "--id", bad], "--id"),
+            (vec!["run", "--id", bad, "--", "true"], "--id"),
+            (vec!["memory", bad], "sandbox id"),
+            (vec!["disk", bad, "--add", "x.img"], "sandbox id"),
+            (vec!["agent", "check", bad], "sandbox id"),
+            (vec!["agent", "details", bad], "sandbox id"),
+            (vec!["ps", bad], "sandbox id"),
+            (vec!["create", bad, "c", "--", "true"], "sandbox id"),
+            (vec!["create", "p", bad, "--", "true"], "container id"),
+            (vec!["start", "p", bad], "container id"),
+            (vec!["exec", "p", bad, "--", "true"], "container id"),
+            (vec!["kill", bad, "c"], "sandbox id"),
+            (vec!["wait", "p", bad], "container id"),
+            (vec!["delete", "p", bad], "container id"),
+            (vec!["stats", "p", bad], "container id"),
+            (vec!["update", "p", bad, "--memory", "100"], "container id"),
+        ];
+        for (args, field) in cases {
+            let argv: Vec<&str> = std::iter::once("host-vmm").chain(args.clone()).collect();
+            let e = ids_of(&argv).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{field}: ")), "{args:?}: {e}");
+            assert!(
+                e.contains("[A-Za-z0-9]+([._-][A-Za-z0-9]+)*"),
+                "{args:?}: {e}"
+            );
+        }
+        for args in [
+            &["host-vmm", "create", "pod-1", "web.2", "--", "true"][..],
+            &["host-vmm", "run", "--", "true"],
+            &["host-vmm", "config", "show"],
+        ] {
+            ids_of(args).unwrap();
+        }
     }
 
     #[test]

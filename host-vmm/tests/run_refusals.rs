@@ -75,3 +75,59 @@ fn test_run_bad_options_refused_before_boot() {
         assert!(!root.exists(), "{args:?}: {} was created", root.display());
     }
 }
+
+/// Ids follow one rule at every command (issue 10, finding 8: a non-ASCII id panicked the
+/// CLI). A refused id is a clear error naming the field and the rule, exit 1, no panic, and
+/// nothing created.
+#[test]
+fn test_bad_ids_refused_at_every_command_without_panic() {
+    let root = runtime_root("ids");
+    let long = "x".repeat(65);
+    // Byte 64 falls inside a character: the old `&id[..64]` panicked here.
+    let long_non_ascii = format!("a{}", "é".repeat(40));
+    // (`-x` would be parsed as an option: `x-` breaks the same separator rule.)
+    for bad in [
+        "café",
+        "",
+        &long,
+        &long_non_ascii,
+        "../x",
+        "a/b",
+        "x-",
+        "日本語のコンテナ名",
+    ] {
+        for (args, field) in [
+            (vec!["run", "--id", bad, "--", "true"], "--id"),
+            (vec!["boot", "--id", bad], "--id"),
+            (vec!["create", "pod1", bad, "--", "true"], "container id"),
+            (vec!["create", bad, "web", "--", "true"], "sandbox id"),
+            (vec!["start", "pod1", bad], "container id"),
+            (vec!["exec", "pod1", bad, "--", "true"], "container id"),
+            (vec!["kill", "pod1", bad], "container id"),
+            (vec!["wait", "pod1", bad], "container id"),
+            (vec!["delete", "pod1", bad], "container id"),
+            (vec!["stats", "pod1", bad], "container id"),
+            (
+                vec!["update", "pod1", bad, "--memory", "64"],
+                "container id",
+            ),
+            (vec!["ps", bad], "sandbox id"),
+            (vec!["memory", bad], "sandbox id"),
+            (vec!["disk", bad, "--add", "/dev/null"], "sandbox id"),
+            (vec!["agent", "check", bad], "sandbox id"),
+        ] {
+            let (status, stderr) = host_vmm(&root, &args);
+            assert_eq!(status, 1, "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("host-vmm: error: {field}: ")),
+                "{args:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains("64 characters matching [A-Za-z0-9]+([._-][A-Za-z0-9]+)*"),
+                "{args:?}: {stderr}"
+            );
+            assert!(!root.exists(), "{args:?}: {} was created", root.display());
+        }
+    }
+}

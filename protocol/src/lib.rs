@@ -4,11 +4,13 @@
 //! - [`health`], [`health_ttrpc`]: `grpc.Health` (Check, Version).
 //! - [`agent`], [`agent_ttrpc`]: `grpc.AgentService` (sandbox, containers, processes, stdio,
 //!   hotplug, guest facts), named after Kata's agent API.
+//! - [`id`]: the one rule for sandbox, container and exec ids (host and guest).
 //! - [`oci_defaults`]: what a container gets when its spec says nothing.
 //!
 //! Both ends use the `ttrpc` and `protobuf` re-exported here, so their versions always match
 //! the generated code.
 
+pub mod id;
 pub mod oci_defaults;
 
 pub use protobuf;

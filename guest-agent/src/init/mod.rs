@@ -49,8 +49,10 @@ pub fn run_pid1() -> ! {
         Ok(report) => report,
         Err(e) => shutdown::fatal("mount", &error_chain(&e)),
     };
+    // One dial, before anything serves (see log_forward): without a host listening (a VM
+    // without host-vmm's log sink), the log stays on the console.
     if let Err(e) = log_forward::start_vsock() {
-        tracing::warn!("log forwarding to the host: {e}");
+        tracing::info!("log forwarding to the host is off: {e}");
     }
 
     let options = match fs::read_to_string("/proc/cmdline") {

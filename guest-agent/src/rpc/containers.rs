@@ -9,6 +9,7 @@ use protocol::agent::*;
 use protocol::Empty;
 
 use super::block::{self, BLOCK_SYSFS, DEV, DISK_WAIT};
+use super::ids;
 use super::{Agent, RpcError};
 use crate::container::spec::{Resources, Spec};
 use crate::container::{CreateRequest, Status};
@@ -26,7 +27,7 @@ pub fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, RpcError> {
 }
 
 pub fn create_sandbox(agent: &Agent, req: CreateSandboxRequest) -> Result<Empty, RpcError> {
-    let id = required(&req.sandbox_id, "sandbox_id")?;
+    let id = ids::id(&req.sandbox_id, "sandbox_id")?;
     let reaper = agent.reaper().cloned().ok_or_else(|| {
         RpcError::FailedPrecondition("no child reaper: the agent is not the guest's init".into())
     })?;
@@ -58,6 +59,7 @@ pub fn destroy_sandbox(agent: &Agent, _: DestroySandboxRequest) -> Result<Empty,
 }
 
 pub fn create_container(agent: &Agent, req: CreateContainerRequest) -> Result<Empty, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let sandbox = agent.sandbox()?;
     let spec = Spec::from_json(required(&req.oci_spec_json, "oci_spec_json")?)?;
     let requested = block::requested_rootfs(req.rootfs.as_ref())?;
@@ -72,22 +74,23 @@ pub fn create_container(agent: &Agent, req: CreateContainerRequest) -> Result<Em
 }
 
 pub fn start_container(agent: &Agent, req: StartContainerRequest) -> Result<Empty, RpcError> {
-    agent.sandbox()?.start_container(&req.container_id)?;
+    let id = ids::id(&req.container_id, "container_id")?;
+    agent.sandbox()?.start_container(id)?;
     Ok(Empty::new())
 }
 
 pub fn remove_container(agent: &Agent, req: RemoveContainerRequest) -> Result<Empty, RpcError> {
+    let id = ids::id(&req.container_id, "container_id")?;
     let timeout = (req.timeout > 0).then(|| Duration::from_secs(req.timeout.into()));
-    agent
-        .sandbox()?
-        .remove_container(&req.container_id, timeout)?;
+    agent.sandbox()?.remove_container(id, timeout)?;
     Ok(Empty::new())
 }
 
 pub fn update_container(agent: &Agent, req: UpdateContainerRequest) -> Result<Empty, RpcError> {
+    let id = ids::id(&req.container_id, "container_id")?;
     let sandbox = agent.sandbox()?;
     let resources = Resources::from_json(required(&req.resources_json, "resources_json")?)?;
-    sandbox.update_container(&req.container_id, &resources)?;
+    sandbox.update_container(id, &resources)?;
     Ok(Empty::new())
 }
 
@@ -95,7 +98,8 @@ pub fn stats_container(
     agent: &Agent,
     req: StatsContainerRequest,
 ) -> Result<StatsContainerResponse, RpcError> {
-    let stats = agent.sandbox()?.stats_container(&req.container_id)?;
+    let id = ids::id(&req.container_id, "container_id")?;
+    let stats = agent.sandbox()?.stats_container(id)?;
     let mut r = StatsContainerResponse::new();
     r.cpu_usage_usec = stats.cpu_usage_usec;
     r.memory_usage_bytes = stats.memory_current;

@@ -5,6 +5,7 @@
 //!   [`processes`] (exec, wait, signal), [`stdio`], [`hotplug`], [`system`] (guest facts,
 //!   clock, file copy).
 //! - [`error`]: the one mapping from handler errors to ttrpc status codes.
+//! - [`ids`]: every id in a request checked against the one rule (INVALID_ARGUMENT otherwise).
 //! - [`slot`]: the agent's one sandbox; [`block`]: finding a virtio-blk disk by serial.
 //!
 //! A handler is `fn(&Agent, Request) -> Result<Response, RpcError>`: it parses the request,
@@ -22,6 +23,7 @@ pub mod containers;
 pub mod error;
 pub mod health;
 pub mod hotplug;
+pub mod ids;
 pub mod processes;
 pub mod slot;
 pub mod stdio;

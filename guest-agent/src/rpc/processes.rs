@@ -5,6 +5,7 @@ use protocol::agent::*;
 use protocol::Empty;
 
 use super::containers::required;
+use super::ids;
 use super::{Agent, RpcError};
 use crate::container::spec::Process;
 
@@ -12,6 +13,7 @@ use crate::container::spec::Process;
 pub const MAX_SIGNAL: u32 = 64;
 
 pub fn exec_process(agent: &Agent, req: ExecProcessRequest) -> Result<Empty, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let sandbox = agent.sandbox()?;
     let process = Process::from_json(required(&req.process_json, "process_json")?)?;
     sandbox.exec_process(&req.container_id, &req.exec_id, &process)?;
@@ -24,6 +26,7 @@ pub fn wait_process(
     agent: &Agent,
     req: WaitProcessRequest,
 ) -> Result<WaitProcessResponse, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let container = agent.sandbox()?.container(&req.container_id)?;
     let status = container.wait(&req.exec_id)?;
     let mut r = WaitProcessResponse::new();
@@ -45,9 +48,11 @@ pub fn wait_process(
 }
 
 pub fn signal_process(agent: &Agent, req: SignalProcessRequest) -> Result<Empty, RpcError> {
+    let id = ids::id(&req.container_id, "container_id")?;
+    let exec_id = ids::exec_or_all(&req.exec_id)?;
     let sandbox = agent.sandbox()?;
     let signal = signal_number(req.signal)?;
-    sandbox.signal_process(&req.container_id, &req.exec_id, signal)?;
+    sandbox.signal_process(id, exec_id, signal)?;
     Ok(Empty::new())
 }
 

@@ -5,7 +5,7 @@
 use protocol::agent::*;
 use protocol::Empty;
 
-use super::{Agent, RpcError};
+use super::{ids, Agent, RpcError};
 use crate::container::stdio::MAX_READ;
 
 /// What a read with `len` 0 returns at most.
@@ -24,6 +24,7 @@ pub fn write_stdin(
     agent: &Agent,
     req: WriteStreamRequest,
 ) -> Result<WriteStreamResponse, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let written = agent
         .sandbox()?
         .with_io(&req.container_id, &req.exec_id, |io| {
@@ -36,6 +37,7 @@ pub fn write_stdin(
 }
 
 pub fn read_stdout(agent: &Agent, req: ReadStreamRequest) -> Result<ReadStreamResponse, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let max = read_len(req.len);
     let data = agent
         .sandbox()?
@@ -46,6 +48,7 @@ pub fn read_stdout(agent: &Agent, req: ReadStreamRequest) -> Result<ReadStreamRe
 }
 
 pub fn read_stderr(agent: &Agent, req: ReadStreamRequest) -> Result<ReadStreamResponse, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let max = read_len(req.len);
     let data = agent
         .sandbox()?
@@ -56,6 +59,7 @@ pub fn read_stderr(agent: &Agent, req: ReadStreamRequest) -> Result<ReadStreamRe
 }
 
 pub fn close_stdin(agent: &Agent, req: CloseStdinRequest) -> Result<Empty, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     agent
         .sandbox()?
         .with_io(&req.container_id, &req.exec_id, |io| io.close_stdin())?;
@@ -63,6 +67,7 @@ pub fn close_stdin(agent: &Agent, req: CloseStdinRequest) -> Result<Empty, RpcEr
 }
 
 pub fn tty_win_resize(agent: &Agent, req: TtyWinResizeRequest) -> Result<Empty, RpcError> {
+    ids::process(&req.container_id, &req.exec_id)?;
     let dimension = |value: u32, field: &str| {
         u16::try_from(value).map_err(|_| {
             RpcError::InvalidArgument(format!("{field}: {value} is more than {}", u16::MAX))

@@ -131,76 +131,137 @@ fn test_set_guest_date_time_validates_then_sets() {
     assert_eq!(f.clock.lock().unwrap().len(), 1);
 }
 
+/// Every id-taking RPC, called with `container_id` and `exec_id`: (name, status).
+fn call_every_id_rpc(
+    a: &AgentServiceClient,
+    cid: &str,
+    eid: &str,
+) -> Vec<(&'static str, (Code, String))> {
+    let c = ctx;
+    macro_rules! req {
+        ($t:ident) => {{
+            let mut r = $t::new();
+            r.container_id = cid.into();
+            r
+        }};
+        ($t:ident, exec) => {{
+            let mut r = $t::new();
+            r.container_id = cid.into();
+            r.exec_id = eid.into();
+            r
+        }};
+    }
+    vec![
+        (
+            "CreateContainer",
+            code_of(a.create_container(c(), &req!(CreateContainerRequest, exec))),
+        ),
+        (
+            "StartContainer",
+            code_of(a.start_container(c(), &req!(StartContainerRequest))),
+        ),
+        (
+            "RemoveContainer",
+            code_of(a.remove_container(c(), &req!(RemoveContainerRequest))),
+        ),
+        (
+            "UpdateContainer",
+            code_of(a.update_container(c(), &req!(UpdateContainerRequest))),
+        ),
+        (
+            "StatsContainer",
+            code_of(a.stats_container(c(), &req!(StatsContainerRequest))),
+        ),
+        (
+            "ExecProcess",
+            code_of(a.exec_process(c(), &req!(ExecProcessRequest, exec))),
+        ),
+        (
+            "WaitProcess",
+            code_of(a.wait_process(c(), &req!(WaitProcessRequest, exec))),
+        ),
+        (
+            "SignalProcess",
+            code_of(a.signal_process(c(), &req!(SignalProcessRequest, exec))),
+        ),
+        (
+            "WriteStdin",
+            code_of(a.write_stdin(c(), &req!(WriteStreamRequest, exec))),
+        ),
+        (
+            "ReadStdout",
+            code_of(a.read_stdout(c(), &req!(ReadStreamRequest, exec))),
+        ),
+        (
+            "ReadStderr",
+            code_of(a.read_stderr(c(), &req!(ReadStreamRequest, exec))),
+        ),
+        (
+            "CloseStdin",
+            code_of(a.close_stdin(c(), &req!(CloseStdinRequest, exec))),
+        ),
+        (
+            "TtyWinResize",
+            code_of(a.tty_win_resize(c(), &req!(TtyWinResizeRequest, exec))),
+        ),
+    ]
+}
+
 #[test]
 fn test_container_rpcs_without_a_sandbox_are_failed_precondition() {
     let f = Fixture::new("nosandbox");
     let a = f.agent();
-    let c = ctx;
-    let results: Vec<(&str, (Code, String))> = vec![
-        (
-            "DestroySandbox",
-            code_of(a.destroy_sandbox(c(), &Default::default())),
-        ),
-        (
-            "CreateContainer",
-            code_of(a.create_container(c(), &Default::default())),
-        ),
-        (
-            "StartContainer",
-            code_of(a.start_container(c(), &Default::default())),
-        ),
-        (
-            "RemoveContainer",
-            code_of(a.remove_container(c(), &Default::default())),
-        ),
-        (
-            "UpdateContainer",
-            code_of(a.update_container(c(), &Default::default())),
-        ),
-        (
-            "StatsContainer",
-            code_of(a.stats_container(c(), &Default::default())),
-        ),
-        (
-            "ListContainers",
-            code_of(a.list_containers(c(), &Default::default())),
-        ),
-        (
-            "ExecProcess",
-            code_of(a.exec_process(c(), &Default::default())),
-        ),
-        (
-            "WaitProcess",
-            code_of(a.wait_process(c(), &Default::default())),
-        ),
-        (
-            "SignalProcess",
-            code_of(a.signal_process(c(), &Default::default())),
-        ),
-        (
-            "WriteStdin",
-            code_of(a.write_stdin(c(), &Default::default())),
-        ),
-        (
-            "ReadStdout",
-            code_of(a.read_stdout(c(), &Default::default())),
-        ),
-        (
-            "ReadStderr",
-            code_of(a.read_stderr(c(), &Default::default())),
-        ),
-        (
-            "CloseStdin",
-            code_of(a.close_stdin(c(), &Default::default())),
-        ),
-        (
-            "TtyWinResize",
-            code_of(a.tty_win_resize(c(), &Default::default())),
-        ),
-    ];
+    let mut results = call_every_id_rpc(&a, "c1", "e1");
+    results.push((
+        "DestroySandbox",
+        code_of(a.destroy_sandbox(ctx(), &Default::default())),
+    ));
+    results.push((
+        "ListContainers",
+        code_of(a.list_containers(ctx(), &Default::default())),
+    ));
     for (name, (code, msg)) in results {
         assert_eq!(code, Code::FAILED_PRECONDITION, "{name}: {msg}");
         assert_eq!(msg, "no sandbox: CreateSandbox first", "{name}");
+    }
+    // The server is still up.
+    HealthClient::new(f.client.clone())
+        .check(ctx(), &CheckRequest::new())
+        .unwrap();
+}
+
+/// Issue 10, finding 8: every RPC that takes an id checks it with the one rule, before
+/// anything else (here: before noticing there is no sandbox), and names the field.
+#[test]
+fn test_every_id_is_checked_invalid_argument_naming_the_field() {
+    let f = Fixture::new("ids");
+    let a = f.agent();
+    let long = "x".repeat(65);
+    for bad in ["", "caf\u{e9}", "../x", long.as_str(), "a..b", "\u{1b}[2J"] {
+        for (name, (code, msg)) in call_every_id_rpc(&a, bad, "e1") {
+            // SignalProcess and the others alike: the container id is checked first.
+            assert_eq!(code, Code::INVALID_ARGUMENT, "{name} {bad:?}: {msg}");
+            assert!(msg.contains("container_id: "), "{name}: {msg}");
+            assert!(msg.contains("allowed: "), "{name}: {msg}");
+        }
+        for (name, (code, msg)) in call_every_id_rpc(&a, "c1", bad) {
+            let takes_exec = !matches!(
+                name,
+                "StartContainer" | "RemoveContainer" | "UpdateContainer" | "StatsContainer"
+            );
+            // SignalProcess: an empty exec_id means every process of the container.
+            if !takes_exec || (name == "SignalProcess" && bad.is_empty()) {
+                assert_eq!(code, Code::FAILED_PRECONDITION, "{name} {bad:?}: {msg}");
+                continue;
+            }
+            assert_eq!(code, Code::INVALID_ARGUMENT, "{name} {bad:?}: {msg}");
+            assert!(msg.contains("exec_id: "), "{name}: {msg}");
+        }
+        let mut req = CreateSandboxRequest::new();
+        req.sandbox_id = bad.into();
+        let (code, msg) = code_of(a.create_sandbox(ctx(), &req));
+        assert_eq!(code, Code::INVALID_ARGUMENT, "{bad:?}: {msg}");
+        assert!(msg.contains("sandbox_id: "), "{msg}");
     }
     // The server is still up.
     HealthClient::new(f.client.clone())

@@ -316,22 +316,31 @@ impl AgentClient {
         }
         r.containers
             .iter()
-            .map(|c| {
-                Ok(ContainerInfo {
-                    id: validate::text("container_id", &c.container_id).map_err(&bad)?,
-                    status: validate::text("status", &c.status).map_err(&bad)?,
-                    init_pid: c.init_pid,
-                    exec_ids: c
-                        .exec_ids
-                        .iter()
-                        .take(MAX_CONTAINERS)
-                        .map(|e| validate::text("exec_id", e))
-                        .collect::<Result<_, _>>()
-                        .map_err(&bad)?,
-                })
-            })
+            .map(|c| container_info(c).map_err(&bad))
             .collect()
     }
+}
+
+/// A `ContainerInfo` from the agent, checked: ids follow the same rule as ours
+/// ([`protocol::id`]), the status is printable text, at most [`MAX_CONTAINERS`] exec ids.
+/// Pure.
+pub fn container_info(c: &protocol::agent::ContainerInfo) -> Result<ContainerInfo, String> {
+    let id = |value: &String, field| {
+        protocol::id::validate_id(value, field)
+            .map(|()| value.clone())
+            .map_err(|e| e.to_string())
+    };
+    Ok(ContainerInfo {
+        id: id(&c.container_id, "container_id")?,
+        status: validate::text("status", &c.status)?,
+        init_pid: c.init_pid,
+        exec_ids: c
+            .exec_ids
+            .iter()
+            .take(MAX_CONTAINERS)
+            .map(|e| id(e, "exec_id"))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 #[cfg(test)]
@@ -345,5 +354,24 @@ mod tests {
         assert_eq!(exit_code(255), Ok(255));
         assert!(exit_code(-1).is_err());
         assert!(exit_code(256).is_err());
+    }
+
+    #[test]
+    fn test_container_info_ids_follow_the_id_rule() {
+        let info = |id: &str, exec: &str| {
+            let mut c = protocol::agent::ContainerInfo::new();
+            c.container_id = id.into();
+            c.status = "running".into();
+            c.exec_ids = vec!["web".into(), exec.into()];
+            container_info(&c)
+        };
+        let ok = info("web", "exec-1").unwrap();
+        assert_eq!((ok.id.as_str(), ok.exec_ids.len()), ("web", 2));
+        // A guest that answers with escapes or paths is refused, naming the field.
+        let e = info("\u{1b}[2J", "e1").unwrap_err();
+        assert!(e.starts_with("container_id: "), "{e}");
+        let e = info("web", "../x").unwrap_err();
+        assert!(e.starts_with("exec_id: "), "{e}");
+        assert!(info("", "e1").is_err());
     }
 }

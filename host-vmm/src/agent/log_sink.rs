@@ -3,10 +3,16 @@
 //! ([`log_socket_path`]). Lines are appended to a file (`<runtime dir>/agent.log`) and, with
 //! `echo`, copied to stderr.
 //!
+//! The port serves exactly one connection, the first: the agent dials it right after its
+//! mounts, before it serves anything and so before any container exists. Once that one is
+//! accepted, the sink closes its listener and removes the socket file, so every later guest
+//! connection to port 1025 (a container's, from any CID) is refused by the vsock device and
+//! no forged line can reach `agent.log`. The agent never redials (`guest-agent`'s
+//! `log_forward`): after that connection ends, its lines stay on the guest console.
+//!
 //! Everything read is guest-controlled: lines are cut at [`MAX_LINE`] bytes, control
 //! characters are escaped (no terminal escapes reach stderr), and the file stops growing at
-//! `max_file_bytes` (one note line says so). One thread (`agent-log`) serves one connection at
-//! a time; a guest that reconnects is served once the previous connection ends.
+//! `max_file_bytes` (one note line says so). One thread (`agent-log`) serves the connection.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -97,9 +103,10 @@ impl LogSink {
             opts,
             full: false,
         };
+        let path = listen.to_path_buf();
         let thread = thread::Builder::new()
             .name("agent-log".into())
-            .spawn(move || serve(&listener, &stop_rx, &mut writer))
+            .spawn(move || serve(listener, &path, &stop_rx, &mut writer))
             .map_err(LogSinkError::Thread)?;
         Ok(Self {
             stop,
@@ -153,15 +160,37 @@ fn wait_readable(fd: RawFd, stop: &UnixStream) -> bool {
     }
 }
 
-fn serve(listener: &UnixListener, stop: &UnixStream, writer: &mut LineWriter) {
-    while wait_readable(listener.as_raw_fd(), stop) {
+/// Accepts the first connection, closes the port to every later one, then copies that
+/// connection's lines until it ends or `stop` fires.
+fn serve(listener: UnixListener, path: &Path, stop: &UnixStream, writer: &mut LineWriter) {
+    let conn = loop {
+        if !wait_readable(listener.as_raw_fd(), stop) {
+            return;
+        }
         match listener.accept() {
-            Ok((conn, _)) => {
-                if !read_lines(conn, stop, writer) {
-                    return;
-                }
+            Ok((conn, _)) => break conn,
+            // The peer gave up before we took it: still waiting for the first.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!("agent log: accept failed: {e}; agent log forwarding is off");
+                break_port(listener, path);
+                return;
             }
-            Err(e) => tracing::warn!("agent log: accept failed: {e}"),
+        }
+    };
+    break_port(listener, path);
+    tracing::debug!("agent log: serving the agent's connection; the port is closed to others");
+    read_lines(conn, stop, writer);
+}
+
+/// Closes the port: the listener (connections waiting in its backlog are reset) and its
+/// socket file (later connects find nothing).
+fn break_port(listener: UnixListener, path: &Path) {
+    drop(listener);
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!("agent log: cannot remove {}: {e}", path.display());
         }
     }
 }
@@ -334,30 +363,57 @@ mod tests {
     }
 
     #[test]
-    fn test_sink_appends_lines_across_reconnects_and_cleans_up() {
-        let dir = temp_dir("append");
+    fn test_sink_keeps_the_first_connection_only_and_cleans_up() {
+        let dir = temp_dir("first");
         let uds = dir.join("vsock.sock");
         let listen = log_socket_path(&uds);
         assert_eq!(listen, dir.join("vsock.sock_1025"));
         let file = dir.join("agent.log");
         let sink = LogSink::start(&listen, &file, LogSinkOptions::default()).unwrap();
 
-        let mut c = UnixStream::connect(&listen).unwrap();
-        c.write_all(b"guest-agent: info one\nguest-agent: info t")
+        let mut agent = UnixStream::connect(&listen).unwrap();
+        agent
+            .write_all(b"guest-agent: info one\nguest-agent: info t")
             .unwrap();
-        c.write_all(b"wo \x1b[2J\n").unwrap();
-        drop(c);
-        let mut c = UnixStream::connect(&listen).unwrap();
-        c.write_all(b"after reconnect\nno newline at end").unwrap();
-        drop(c);
+        agent.write_all(b"wo \x1b[2J\n").unwrap();
+        wait_for(&file, "two");
+        // Taken: the port is closed to everyone else (issue 10, finding 1).
+        assert!(!listen.exists(), "socket still there");
+        assert!(UnixStream::connect(&listen).is_err());
+        agent.write_all(b"three\nno newline at end").unwrap();
+        drop(agent);
         let text = wait_for(&file, "no newline at end");
         assert_eq!(
             text,
             "guest-agent: info one\nguest-agent: info two \\u{1b}[2J\n\
-             after reconnect\nno newline at end\n"
+             three\nno newline at end\n"
         );
         drop(sink);
         assert!(!listen.exists(), "socket removed on drop");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn test_a_second_connection_never_reaches_the_file() {
+        let dir = temp_dir("forged");
+        let listen = dir.join("log.sock");
+        let file = dir.join("agent.log");
+        let sink = LogSink::start(&listen, &file, LogSinkOptions::default()).unwrap();
+        // Both connect before the sink may have accepted either: the first is the agent's.
+        let mut agent = UnixStream::connect(&listen).unwrap();
+        let forger = UnixStream::connect(&listen);
+        agent.write_all(b"AGENT line\n").unwrap();
+        if let Ok(mut forger) = forger {
+            // Reset by the closed listener, or written into a socket nobody reads.
+            let _ = forger.write_all(b"AGENT_READY forged\nguest-agent: info forged\n");
+        }
+        drop(agent);
+        let text = wait_for(&file, "AGENT line");
+        thread::sleep(Duration::from_millis(100));
+        let text = std::fs::read_to_string(&file).unwrap_or(text);
+        assert_eq!(text, "AGENT line\n");
+        assert!(!listen.exists());
+        drop(sink);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,43 +1,11 @@
-//! Sandbox ids: safe as a path component and readable in `ps`.
+//! Sandbox ids on the host: the one rule of [`protocol::id`], which the agent checks too.
+//! (`host-vmm` checks every id a command names before it does anything else: `main.rs`.)
 
-/// Longest id accepted.
-pub const MAX_ID_LEN: usize = 64;
+pub use protocol::id::{IdError, ID_RULE, MAX_ID_LEN};
 
-/// Why an id was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    #[error("sandbox id is empty; allowed: 1..={MAX_ID_LEN} characters of [A-Za-z0-9_.-], starting with a letter or digit")]
-    Empty,
-    #[error("sandbox id {id:?} is {len} characters long; allowed: at most {MAX_ID_LEN}")]
-    TooLong { id: String, len: usize },
-    #[error(
-        "sandbox id {id:?} has {bad:?}; allowed: [A-Za-z0-9_.-], starting with a letter or digit"
-    )]
-    BadChar { id: String, bad: char },
-}
-
-/// Check that `id` can name a sandbox (and a directory).
+/// Checks that `id` can name a sandbox (and its runtime directory).
 pub fn validate_id(id: &str) -> Result<(), IdError> {
-    let len = id.chars().count();
-    if len == 0 {
-        return Err(IdError::Empty);
-    }
-    if len > MAX_ID_LEN {
-        return Err(IdError::TooLong {
-            id: id.to_string(),
-            len,
-        });
-    }
-    for (i, c) in id.chars().enumerate() {
-        let ok = c.is_ascii_alphanumeric() || (i > 0 && matches!(c, '_' | '.' | '-'));
-        if !ok {
-            return Err(IdError::BadChar {
-                id: id.to_string(),
-                bad: c,
-            });
-        }
-    }
-    Ok(())
+    protocol::id::validate_id(id, "sandbox id")
 }
 
 #[cfg(test)]
@@ -58,24 +26,12 @@ mod tests {
     }
 
     #[test]
-    fn test_validate_id_refuses_paths_and_odd_characters() {
-        for (id, bad) in [
-            ("../x", '.'),
-            ("a/b", '/'),
-            ("-x", '-'),
-            ("a b", ' '),
-            (".", '.'),
-        ] {
-            assert_eq!(
-                validate_id(id),
-                Err(IdError::BadChar { id: id.into(), bad }),
-                "{id}"
-            );
+    fn test_validate_id_refuses_paths_and_odd_characters_naming_the_field() {
+        for id in ["../x", "a/b", "-x", "a b", ".", "é", "", &"x".repeat(65)] {
+            let e = validate_id(id).unwrap_err();
+            assert_eq!(e.field(), "sandbox id", "{id}");
+            assert!(e.to_string().starts_with("sandbox id: "), "{e}");
+            assert!(e.to_string().contains(ID_RULE), "{e}");
         }
-        assert_eq!(validate_id(""), Err(IdError::Empty));
-        assert!(matches!(
-            validate_id(&"x".repeat(MAX_ID_LEN + 1)),
-            Err(IdError::TooLong { len: 65, .. })
-        ));
     }
 }

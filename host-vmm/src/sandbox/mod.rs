@@ -17,5 +17,5 @@
 mod id;
 mod runtime_dir;
 
-pub use id::{validate_id, IdError};
+pub use id::{validate_id, IdError, ID_RULE, MAX_ID_LEN};
 pub use runtime_dir::{runtime_root, RuntimeDir, RuntimeDirError, RUNTIME_ROOT_ENV};

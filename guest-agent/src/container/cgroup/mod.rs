@@ -101,6 +101,17 @@ impl CgroupTree {
         })
     }
 
+    /// Sets the sandbox cgroup's `pids.max` (every container together).
+    pub fn set_sandbox_pids_max(&self, tasks: u64) -> Result<(), CgroupError> {
+        let path = self.sandbox_path().join("pids.max");
+        let value = tasks.to_string();
+        fs::write(&path, &value).map_err(|source| CgroupError::Write {
+            path: path.display().to_string(),
+            value,
+            source,
+        })
+    }
+
     /// Creates the cgroup of container `id` (which must not exist yet).
     pub fn create_container(&self, id: &str) -> Result<ContainerCgroup, CgroupError> {
         let path = self.sandbox_path().join(id);

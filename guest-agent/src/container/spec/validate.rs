@@ -10,8 +10,6 @@ use crate::container::user::rlimit_resource;
 
 /// Longest hostname the kernel takes (`__NEW_UTS_LEN`).
 const MAX_HOSTNAME: usize = 64;
-/// Longest container or exec id; ids name directories and cgroups.
-const MAX_ID: usize = 128;
 /// `NGROUPS_MAX`.
 const MAX_GROUPS: usize = 65_536;
 
@@ -42,23 +40,10 @@ pub(super) fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Checks a container or exec id: 1 to 128 of `A-Z a-z 0-9 _ . -`, not starting with `.` or
-/// `-`, so it is safe as a file name and a cgroup name.
+/// Checks a container, exec or sandbox id against the one rule of [`protocol::id`] (the
+/// host checks the same), so it is safe as a file name, a cgroup name and a hostname.
 pub fn validate_id(id: &str, field: &str) -> Result<(), SpecError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if id.is_empty() || id.len() > MAX_ID {
-        return Err(SpecError::new(
-            field,
-            format!("{id:?} must be 1 to {MAX_ID} characters"),
-        ));
-    }
-    if !id.chars().all(ok_char) || id.starts_with(['.', '-']) {
-        return Err(SpecError::new(
-            field,
-            format!("{id:?} may only hold A-Z a-z 0-9 _ . - and must not start with . or -"),
-        ));
-    }
-    Ok(())
+    protocol::id::validate_id(id, field).map_err(|e| SpecError::new(e.field, e.problem.to_string()))
 }
 
 /// Checks a `process` object; `field` is its name in errors (`process`).
@@ -440,12 +425,22 @@ mod tests {
 
     #[test]
     fn test_validate_id_rules() {
-        for good in ["a", "web-1", "x.y_z", &"a".repeat(128)] {
+        for good in ["a", "web-1", "x.y_z", &"a".repeat(64)] {
             validate_id(good, "container_id").unwrap();
         }
-        for bad in ["", ".hidden", "-x", "a/b", "a b", "..", &"a".repeat(129)] {
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "a b",
+            "..",
+            "caf\u{e9}",
+            &"a".repeat(65),
+        ] {
             let err = validate_id(bad, "container_id").unwrap_err();
             assert_eq!(err.field, "container_id");
+            assert!(err.to_string().contains("allowed: "), "{err}");
         }
     }
 }

@@ -137,10 +137,11 @@ fn test_agent_error_status_is_mapped() {
     let _front = Front::start(&dir.uds(), &dir.guest(), Reply::Ok);
     let client = AgentClient::connect(&dir.uds(), &opts(10_000)).unwrap();
     // No sandbox yet: the agent refuses, and the status code and message come through.
+    let mut req = CreateContainerRequest::new();
+    req.container_id = "c1".into();
+    req.exec_id = "c1".into();
     let e = client
-        .call("CreateContainer", |a, ctx| {
-            a.create_container(ctx, &CreateContainerRequest::new())
-        })
+        .call("CreateContainer", |a, ctx| a.create_container(ctx, &req))
         .unwrap_err();
     assert_eq!(e.status_code(), Some(Code::FAILED_PRECONDITION), "{e}");
     assert!(
@@ -151,6 +152,14 @@ fn test_agent_error_status_is_mapped() {
     // The typed calls map it the same way.
     let e = client.list_containers().unwrap_err();
     assert_eq!(e.status_code(), Some(Code::FAILED_PRECONDITION), "{e}");
+    // A bad id is refused before anything else, naming the field (issue 10, finding 8).
+    let e = client
+        .call("CreateContainer", |a, ctx| {
+            a.create_container(ctx, &CreateContainerRequest::new())
+        })
+        .unwrap_err();
+    assert_eq!(e.status_code(), Some(Code::INVALID_ARGUMENT), "{e}");
+    assert!(e.to_string().contains("container_id: empty"), "{e}");
     // The connection still works.
     client.check().unwrap();
 }
