@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 mod clients;
+#[cfg(test)]
+mod tests;
 
 use clients::PendingClient;
 
@@ -141,6 +143,21 @@ impl Muxer {
         self.conns.len()
     }
 
+    /// Entries in the rx work list: at most one per live connection.
+    pub fn rx_work_len(&self) -> usize {
+        self.rx_work.len()
+    }
+
+    /// RSTs waiting for an rx buffer: at most `max_queued_rsts`.
+    pub fn queued_rsts(&self) -> usize {
+        self.rsts.len()
+    }
+
+    /// Host clients still sending their `CONNECT` line.
+    pub fn pending_clients(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Guest data held for host streams, over all connections.
     pub fn held_bytes(&self) -> usize {
         self.conns.values().map(Connection::held).sum()
@@ -233,6 +250,12 @@ impl Muxer {
         let Some(conn) = self.conns.remove(&key) else {
             return;
         };
+        if conn.queued {
+            // The rx work list holds live keys only, each at most once, so
+            // it never outgrows `max_connections` (a REQUEST/RST loop from
+            // a guest that posts no rx buffers used to grow it forever).
+            self.rx_work.retain(|k| *k != key);
+        }
         if let Some(token) = self.conn_tokens.remove(&key) {
             if conn.interest.is_some() {
                 let _ = ctl(
