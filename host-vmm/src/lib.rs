@@ -13,6 +13,9 @@ pub mod builder;
 pub mod config;
 pub mod devices;
 pub mod errors;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod kvm;
 pub mod memory;

@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
 
 use crate::devices::virtio::vsock::unix::port_socket_path;
+use crate::threads::join_within;
 
 /// Longest line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;
+/// How long dropping the sink waits for its thread.
+pub const LOG_SINK_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Default cap on the log file's size.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 
@@ -114,7 +117,8 @@ impl Drop for LogSink {
         // Closing our end wakes the thread's poll.
         let _ = self.stop.shutdown(std::net::Shutdown::Both);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // With `echo`, a stalled stderr reader can hold the thread in a write.
+            join_within(t, "agent-log", LOG_SINK_JOIN_DEADLINE);
         }
         let _ = std::fs::remove_file(&self.listen);
     }
@@ -186,16 +190,18 @@ fn read_lines(mut conn: UnixStream, stop: &UnixStream, writer: &mut LineWriter) 
     }
 }
 
-/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes.
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes (the
+/// rest of a longer line is dropped up to its newline).
 #[derive(Default)]
-struct LineSplitter {
+pub struct LineSplitter {
     line: Vec<u8>,
     /// The current line passed MAX_LINE: skip to its newline.
     skipping: bool,
 }
 
 impl LineSplitter {
-    fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8])) {
+    /// Feed `bytes`; `emit` gets each complete line, without its newline.
+    pub fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8])) {
         while !bytes.is_empty() {
             let (chunk, newline) = match bytes.iter().position(|&b| b == b'\n') {
                 Some(i) => (&bytes[..i], true),
@@ -221,7 +227,8 @@ impl LineSplitter {
         }
     }
 
-    fn finish(&mut self) -> Option<Vec<u8>> {
+    /// The unterminated last line, if any (at end of stream).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
         let rest = std::mem::take(&mut self.line);
         (!rest.is_empty() && !self.skipping).then_some(rest)
     }

@@ -98,7 +98,7 @@ fn accept_loop(listener: UnixListener, handler: Arc<dyn ApiHandler>, stop: Arc<A
 /// Read one request line: at most `MAX_LINE + 1` bytes (so an overlong
 /// line is seen as such), all of it within [`READ_DEADLINE`]. End of file
 /// ends the line too.
-fn read_request(stream: &UnixStream) -> io::Result<Vec<u8>> {
+pub fn read_request(stream: &UnixStream) -> io::Result<Vec<u8>> {
     let end = Instant::now() + READ_DEADLINE;
     let mut line = Vec::new();
     let mut buf = [0u8; 512];
@@ -125,24 +125,26 @@ fn read_request(stream: &UnixStream) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// The request in one line as [`read_request`] returns it, or the error
+/// message for the client.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    if line.len() > MAX_LINE {
+        return Err(format!("request longer than {MAX_LINE} bytes"));
+    }
+    serde_json::from_slice::<Request>(line.trim_ascii())
+        .map_err(|e| format!("malformed request: {e}"))
+}
+
 /// Read one request line (bounded in size and time), answer one line.
 fn serve_one(stream: UnixStream, handler: &dyn ApiHandler) -> io::Result<()> {
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let line = read_request(&stream)?;
-    let response = if line.len() > MAX_LINE {
-        Response::Error {
-            message: format!("request longer than {MAX_LINE} bytes"),
+    let response = match parse_request(&line) {
+        Ok(req) => {
+            tracing::info!(?req, "API request");
+            handler.handle(req)
         }
-    } else {
-        match serde_json::from_slice::<Request>(line.trim_ascii()) {
-            Ok(req) => {
-                tracing::info!(?req, "API request");
-                handler.handle(req)
-            }
-            Err(e) => Response::Error {
-                message: format!("malformed request: {e}"),
-            },
-        }
+        Err(message) => Response::Error { message },
     };
     let mut out = serde_json::to_string(&response).map_err(io::Error::other)?;
     out.push('\n');
