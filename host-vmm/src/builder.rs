@@ -90,7 +90,7 @@ mod x86_64 {
         Memory(#[from] MemoryError),
         #[error(transparent)]
         Kvm(#[from] KvmError),
-        #[error("console {}: cannot create", path.display())]
+        #[error("console {}: cannot open for writing (a FIFO must already have a reader)", path.display())]
         Console {
             path: PathBuf,
             #[source]

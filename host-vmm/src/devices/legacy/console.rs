@@ -12,6 +12,8 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, LineWriter, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -36,13 +38,38 @@ pub enum ConsoleOutput {
 
 impl ConsoleOutput {
     /// The console for `path`, or stdout when `None`. The file is created
-    /// (truncated) now so a bad path fails before the guest starts.
+    /// (truncated) now so a bad path fails before the guest starts. The
+    /// open never blocks: a FIFO without a reader fails at once (`ENXIO`,
+    /// "No such device or address") instead of holding the VMM before
+    /// boot; the writes themselves are blocking, on the writer thread.
     pub fn open(path: Option<&Path>) -> io::Result<Self> {
-        Ok(match path {
-            Some(p) => ConsoleOutput::File(LineWriter::new(File::create(p)?)),
-            None => ConsoleOutput::Stdout(io::stdout()),
-        })
+        let Some(p) = path else {
+            return Ok(ConsoleOutput::Stdout(io::stdout()));
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(p)?;
+        set_blocking(&file)?;
+        Ok(ConsoleOutput::File(LineWriter::new(file)))
     }
+}
+
+/// Clear `O_NONBLOCK` on `file`.
+fn set_blocking(file: &File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL on a descriptor we own takes no pointer.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: F_SETFL with an int argument on a descriptor we own.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Write for ConsoleOutput {
@@ -272,6 +299,36 @@ mod tests {
             took < CONSOLE_DRAIN_DEADLINE + Duration::from_secs(2),
             "drop took {took:?}"
         );
+    }
+
+    /// A console FIFO nobody has open for reading fails at once instead
+    /// of blocking `open()`; with a reader it works.
+    #[test]
+    fn test_console_open_of_a_fifo_never_blocks() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let fifo = dir.as_path().join("console.fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(ConsoleOutput::open(Some(&p)).map(|_| ()));
+        });
+        let r = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("open returned");
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ENXIO));
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let mut out = ConsoleOutput::open(Some(&fifo)).unwrap();
+        out.write_all(b"hello\n").unwrap();
+        let mut got = [0u8; 6];
+        (&reader).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello\n");
     }
 
     #[test]
