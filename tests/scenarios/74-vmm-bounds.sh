@@ -7,8 +7,9 @@
 #   and what it is; a regular file is still hot-added; the sandbox then stops at once;
 # - a console FIFO nobody has open is refused before boot, naming the console;
 # - a console reader that never reads (a FIFO held open) does not stall the guest:
-#   a chatty boot (initcall_debug, well over the 64 KiB a pipe holds) reaches the agent
-#   and powers off; host-vmm logs once that console output was dropped.
+#   a chatty boot (initcall_debug, measured first to print more than a pipe holds)
+#   reaches the agent and powers off. (Dropping output once the 1 MiB console queue is
+#   full is unit-tested: a nested guest prints about 5 KB/s, too slow to fill it here.)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"
@@ -78,6 +79,13 @@ step "refused in $took ms (exit $status)"
 step "console reader that never reads: a chatty boot still completes"
 chatty="$RESULTS/chatty.toml"
 write_config "$chatty" "agent.poweroff=1 loglevel=8 initcall_debug"
+# First to a file: the boot must print more than a pipe holds (64 KiB) plus what the
+# console writer has in flight (64 KiB), or the stalled run below would prove nothing.
+vmm_boot chatty-file --config "$chatty"
+[ "$BOOT_STATUS" -eq 0 ] || { show_boot; fail "chatty boot to a file: exit status $BOOT_STATUS"; }
+bytes=$(wc -c <"$BOOT_CONSOLE")
+step "a chatty boot prints $bytes console bytes in ${BOOT_MS} ms"
+[ "$bytes" -gt 131072 ] || fail "the chatty boot printed only $bytes bytes: not enough to fill a pipe"
 # Holds the FIFO open for reading and never reads.
 # shellcheck disable=SC2217 # the point: sleep holds the FIFO open and never reads it
 sleep 600 <"$cfifo" &
@@ -93,8 +101,5 @@ wait "$holder" 2>/dev/null || true
 tail -n 5 "$RESULTS/stalled.err"
 [ "$status" -ne 124 ] || fail "boot with a stalled console reader hung"
 assert_eq "boot with a stalled console reader: exit status" 0 "$status"
-assert_grep "console reader is not keeping up" "$RESULTS/stalled.err" "dropped console output is logged"
-[ "$(grep -c 'console reader is not keeping up' "$RESULTS/stalled.err")" -eq 1 ] ||
-    fail "the console drop was logged more than once"
-step "powered off in $took ms with a stalled console reader"
+step "powered off in $took ms with a stalled console reader ($bytes bytes of console)"
 assert_no_leftover host-vmm
