@@ -126,3 +126,37 @@ fn test_muxer_pending_clients_stop_at_the_bound() {
     assert_eq!(clients.len(), 40);
     assert_eq!(r.mux.pending_clients(), limits.max_pending_clients);
 }
+
+/// A host listener that never accepts: once its backlog is full, guest
+/// REQUESTs are refused at once (RST) instead of blocking the device
+/// thread in `connect()`.
+#[test]
+fn test_muxer_full_listener_backlog_refuses_without_blocking() {
+    let mut r = rig(VsockLimits::default());
+    let host = UnixListener::bind(port_socket_path(&r.uds, 7000)).unwrap();
+    // A small backlog (std asks for SOMAXCONN); listen() again sets it.
+    // SAFETY: listen() on a socket we own takes no pointers.
+    assert_eq!(
+        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&host), 4) },
+        0
+    );
+    let start = std::time::Instant::now();
+    for p in 0..super::MAX_CONNECTIONS as u32 {
+        r.mux.recv_pkt(&pkt(Op::Request, 5000 + p, 7000), &[]);
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let conns = r.mux.connection_count();
+    assert!(
+        conns < super::MAX_CONNECTIONS,
+        "backlog never filled: {conns}"
+    );
+    assert_eq!(
+        r.mux.queued_rsts(),
+        super::MAX_CONNECTIONS - conns,
+        "every refused REQUEST gets an RST"
+    );
+}
