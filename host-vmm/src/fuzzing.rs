@@ -165,12 +165,15 @@ pub fn log_lines(data: &[u8]) -> LogOutcome {
         out.lines += 1;
         out.longest = out.longest.max(line.len());
     };
+    // Long runs of one byte cross MAX_LINE cheaply; their total is capped
+    // so one input stays fast.
+    let mut fill_budget = 4 * MAX_LINE;
     while !inp.is_empty() {
-        // A chunk as one read() returns it; sometimes a long run of one
-        // byte, to cross MAX_LINE cheaply.
+        // A chunk as one read() returns it, or a run of one byte.
         match inp.u8() % 8 {
             0 => {
-                let len = usize::from(inp.u16()) % (3 * MAX_LINE);
+                let len = (usize::from(inp.u16()) % (3 * MAX_LINE)).min(fill_budget);
+                fill_budget -= len;
                 let fill = vec![inp.u8(); len];
                 splitter.push(&fill, &mut check);
             }
