@@ -147,15 +147,25 @@ pub struct LogOutcome {
     pub longest: usize,
 }
 
-/// See the module documentation. Invariants: no line is longer than
-/// [`MAX_LINE`] bytes or contains a newline, and no sanitized line holds
-/// a control character other than tab.
+/// See the module documentation. The first byte picks the line limit:
+/// [`MAX_LINE`] (as the sink runs) or a small one (1..=63), so that the
+/// cut is reached with a few bytes. Invariants: no line is longer than the
+/// limit or contains a newline; no sanitized line holds a control
+/// character other than tab.
 pub fn log_lines(data: &[u8]) -> LogOutcome {
     let mut inp = Input::new(data);
-    let mut splitter = LineSplitter::default();
+    let max = match usize::from(inp.u8() % 64) {
+        0 => MAX_LINE,
+        n => n,
+    };
+    let mut splitter = LineSplitter::with_max_line(max);
     let mut out = LogOutcome::default();
     let mut check = |line: &[u8]| {
-        assert!(line.len() <= MAX_LINE, "line of {} bytes", line.len());
+        assert!(
+            line.len() <= max,
+            "line of {} bytes, limit {max}",
+            line.len()
+        );
         assert!(!line.contains(&b'\n'), "newline inside a line");
         let text = sanitize(line);
         assert!(
@@ -165,14 +175,14 @@ pub fn log_lines(data: &[u8]) -> LogOutcome {
         out.lines += 1;
         out.longest = out.longest.max(line.len());
     };
-    // Long runs of one byte cross MAX_LINE cheaply; their total is capped
-    // so one input stays fast.
-    let mut fill_budget = 4 * MAX_LINE;
+    // Runs of one byte reach MAX_LINE; their total is capped so one input
+    // stays fast.
+    let mut fill_budget = MAX_LINE + 256;
     while !inp.is_empty() {
         // A chunk as one read() returns it, or a run of one byte.
         match inp.u8() % 8 {
             0 => {
-                let len = (usize::from(inp.u16()) % (3 * MAX_LINE)).min(fill_budget);
+                let len = (usize::from(inp.u16()) % (2 * MAX_LINE)).min(fill_budget);
                 fill_budget -= len;
                 let fill = vec![inp.u8(); len];
                 splitter.push(&fill, &mut check);
@@ -283,6 +293,9 @@ mod tests {
         assert_eq!(o.lines, 2, "{o:?}");
         let o = log_lines(&seed("log_lines", "long_line_then_next"));
         assert_eq!((o.lines, o.longest), (2, MAX_LINE), "{o:?}");
+        // Limit 8: "01234567" (rest cut), "short", "01234567" (unterminated).
+        let o = log_lines(&seed("log_lines", "small_limit_cuts"));
+        assert_eq!((o.lines, o.longest), (3, 8), "{o:?}");
         assert_eq!(
             api_requests(&seed("api_requests", "memory_info")),
             Some(crate::api::Request::MemoryInfo)

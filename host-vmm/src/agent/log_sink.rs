@@ -192,14 +192,30 @@ fn read_lines(mut conn: UnixStream, stop: &UnixStream, writer: &mut LineWriter) 
 
 /// Splits a byte stream into lines of at most [`MAX_LINE`] bytes (the
 /// rest of a longer line is dropped up to its newline).
-#[derive(Default)]
 pub struct LineSplitter {
     line: Vec<u8>,
-    /// The current line passed MAX_LINE: skip to its newline.
+    /// The current line passed `max`: skip to its newline.
     skipping: bool,
+    max: usize,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        Self::with_max_line(MAX_LINE)
+    }
 }
 
 impl LineSplitter {
+    /// Lines of at most `max` bytes (the sink uses [`MAX_LINE`]; the fuzz
+    /// harness a small one, to reach the cut cheaply). `max` is at least 1.
+    pub fn with_max_line(max: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            skipping: false,
+            max: max.max(1),
+        }
+    }
+
     /// Feed `bytes`; `emit` gets each complete line, without its newline.
     pub fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8])) {
         while !bytes.is_empty() {
@@ -209,7 +225,7 @@ impl LineSplitter {
             };
             bytes = &bytes[chunk.len() + usize::from(newline)..];
             if !self.skipping {
-                let room = MAX_LINE - self.line.len();
+                let room = self.max - self.line.len();
                 self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if chunk.len() > room {
                     emit(&self.line);
