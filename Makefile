@@ -73,13 +73,17 @@ check-aarch64:
 clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/host-vmm
 
-# Fuzz the guest-facing parsers (virtio-mmio registers, vsock queues) for a bounded
+# Fuzz the guest-facing parsers (virtio-mmio registers, vsock and block queues, ACPI
+# hot-plug registers, agent log lines, API requests) for a bounded
 # time each, with libFuzzer on nightly when this machine has it; otherwise the same
 # harnesses run on stable over the seed corpus plus seeded random inputs.
 FUZZ_SECS ?= 30
+FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers log_lines api_requests
 fuzz:
 	@if cargo +nightly --version >/dev/null 2>&1; then \
-	    for t in mmio_registers vsock_queues block_queues; do host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || exit 1; done; \
+	    summary=$$(mktemp) && status=0 && \
+	    for t in $(FUZZ_TARGETS); do FUZZ_SUMMARY=$$summary host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || status=1; done; \
+	    echo "== fuzz figures ($(FUZZ_SECS) s per target)"; cat "$$summary"; rm -f "$$summary"; exit $$status; \
 	else \
 	    echo "fuzz: no nightly toolchain here: running the stable fuzz smoke for $(FUZZ_SECS) s per target"; \
 	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked -p host-vmm fuzz_smoke; \

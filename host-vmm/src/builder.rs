@@ -90,7 +90,7 @@ mod x86_64 {
         Memory(#[from] MemoryError),
         #[error(transparent)]
         Kvm(#[from] KvmError),
-        #[error("console {}: cannot create", path.display())]
+        #[error("console {}: cannot open for writing (a FIFO must already have a reader)", path.display())]
         Console {
             path: PathBuf,
             #[source]
@@ -190,10 +190,15 @@ mod x86_64 {
                 source,
             })?;
         vm.register_irqfd(&serial_irq, SERIAL_IRQ)?;
+        let serial =
+            SerialConsole::new(serial_irq, console).map_err(|source| BuildError::Console {
+                path: opts.console.clone().unwrap_or_default(),
+                source,
+            })?;
         add_pio(
             &mut pio,
             "serial port",
-            SerialConsole::new(serial_irq, console),
+            serial,
             SERIAL_PORT_BASE,
             SERIAL_PORT_SIZE,
         )?;

@@ -13,10 +13,14 @@ pub mod builder;
 pub mod config;
 pub mod devices;
 pub mod errors;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod kvm;
 pub mod memory;
 pub mod oci;
 pub mod sandbox;
+pub mod threads;
 pub mod units;
 pub mod vmm;

@@ -141,8 +141,9 @@ struct BootArgs {
     /// Default: hv-<pid>.
     #[arg(long, value_name = "ID")]
     id: Option<String>,
-    /// Configuration file (default: $HOST_VMM_CONFIG, ./configuration.toml,
-    /// /etc/host-vmm/configuration.toml).
+    /// Configuration file (default: $HOST_VMM_CONFIG, then
+    /// /etc/host-vmm/configuration.toml, then the build tree's
+    /// configuration.toml; the current directory only when named).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Write the guest console to FILE instead of stdout.

@@ -22,9 +22,12 @@ use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
 
 use crate::devices::virtio::vsock::unix::port_socket_path;
+use crate::threads::join_within;
 
 /// Longest line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;
+/// How long dropping the sink waits for its thread.
+pub const LOG_SINK_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Default cap on the log file's size.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 
@@ -121,7 +124,8 @@ impl Drop for LogSink {
         // Closing our end wakes the thread's poll.
         let _ = self.stop.shutdown(std::net::Shutdown::Both);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // With `echo`, a stalled stderr reader can hold the thread in a write.
+            join_within(t, "agent-log", LOG_SINK_JOIN_DEADLINE);
         }
         let _ = std::fs::remove_file(&self.listen);
     }
@@ -215,16 +219,34 @@ fn read_lines(mut conn: UnixStream, stop: &UnixStream, writer: &mut LineWriter) 
     }
 }
 
-/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes.
-#[derive(Default)]
-struct LineSplitter {
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes (the
+/// rest of a longer line is dropped up to its newline).
+pub struct LineSplitter {
     line: Vec<u8>,
-    /// The current line passed MAX_LINE: skip to its newline.
+    /// The current line passed `max`: skip to its newline.
     skipping: bool,
+    max: usize,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        Self::with_max_line(MAX_LINE)
+    }
 }
 
 impl LineSplitter {
-    fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8])) {
+    /// Lines of at most `max` bytes (the sink uses [`MAX_LINE`]; the fuzz
+    /// harness a small one, to reach the cut cheaply). `max` is at least 1.
+    pub fn with_max_line(max: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            skipping: false,
+            max: max.max(1),
+        }
+    }
+
+    /// Feed `bytes`; `emit` gets each complete line, without its newline.
+    pub fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8])) {
         while !bytes.is_empty() {
             let (chunk, newline) = match bytes.iter().position(|&b| b == b'\n') {
                 Some(i) => (&bytes[..i], true),
@@ -232,7 +254,7 @@ impl LineSplitter {
             };
             bytes = &bytes[chunk.len() + usize::from(newline)..];
             if !self.skipping {
-                let room = MAX_LINE - self.line.len();
+                let room = self.max - self.line.len();
                 self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if chunk.len() > room {
                     emit(&self.line);
@@ -250,7 +272,8 @@ impl LineSplitter {
         }
     }
 
-    fn finish(&mut self) -> Option<Vec<u8>> {
+    /// The unterminated last line, if any (at end of stream).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
         let rest = std::mem::take(&mut self.line);
         (!rest.is_empty() && !self.skipping).then_some(rest)
     }

@@ -8,6 +8,8 @@ pub mod client;
 pub mod handler;
 pub mod protocol;
 pub mod server;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests;
 
 pub use client::{memory_request, request, ApiClientError};
 pub use handler::VmmApi;

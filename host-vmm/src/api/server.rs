@@ -1,14 +1,15 @@
 //! The control socket's server: a thread accepting one request per connection.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::protocol::{Request, Response, MAX_LINE};
+use crate::threads::join_within;
 
 /// Answers requests; implemented by the running VMM.
 pub trait ApiHandler: Send + Sync + 'static {
@@ -28,8 +29,15 @@ pub enum ApiServerError {
     Spawn(#[source] io::Error),
 }
 
-/// A client has this long to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client has this long to send its whole request (not per read: a
+/// client trickling one byte at a time gets no longer).
+pub const READ_DEADLINE: Duration = Duration::from_secs(5);
+/// A client has this long to take the answer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long dropping the server waits for the API thread to finish the
+/// request it is serving. Requests are served one at a time; each is
+/// bounded by [`READ_DEADLINE`], the handler and [`WRITE_TIMEOUT`].
+pub const API_JOIN_DEADLINE: Duration = Duration::from_secs(15);
 
 /// The running server. Dropping it stops the thread and removes the socket.
 pub struct ApiServer {
@@ -65,7 +73,7 @@ impl Drop for ApiServer {
         // Wake the accept call so the thread sees the flag.
         let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            join_within(t, "api", API_JOIN_DEADLINE);
         }
         let _ = std::fs::remove_file(&self.path);
     }
@@ -87,26 +95,56 @@ fn accept_loop(listener: UnixListener, handler: Arc<dyn ApiHandler>, stop: Arc<A
     }
 }
 
-/// Read one request line (bounded), answer one line.
+/// Read one request line: at most `MAX_LINE + 1` bytes (so an overlong
+/// line is seen as such), all of it within [`READ_DEADLINE`]. End of file
+/// ends the line too.
+pub fn read_request(stream: &UnixStream) -> io::Result<Vec<u8>> {
+    let end = Instant::now() + READ_DEADLINE;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 512];
+    while line.len() <= MAX_LINE && !line.contains(&b'\n') {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no complete request within {READ_DEADLINE:?}"),
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let want = buf.len().min(MAX_LINE + 1 - line.len());
+        match (&*stream).read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(nl) = line.iter().position(|&b| b == b'\n') {
+        line.truncate(nl + 1);
+    }
+    Ok(line)
+}
+
+/// The request in one line as [`read_request`] returns it, or the error
+/// message for the client.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    if line.len() > MAX_LINE {
+        return Err(format!("request longer than {MAX_LINE} bytes"));
+    }
+    serde_json::from_slice::<Request>(line.trim_ascii())
+        .map_err(|e| format!("malformed request: {e}"))
+}
+
+/// Read one request line (bounded in size and time), answer one line.
 fn serve_one(stream: UnixStream, handler: &dyn ApiHandler) -> io::Result<()> {
-    stream.set_read_timeout(Some(READ_TIMEOUT))?;
-    let mut line = String::new();
-    let mut reader = BufReader::new((&stream).take(MAX_LINE as u64 + 1));
-    reader.read_line(&mut line)?;
-    let response = if line.len() > MAX_LINE {
-        Response::Error {
-            message: format!("request longer than {MAX_LINE} bytes"),
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let line = read_request(&stream)?;
+    let response = match parse_request(&line) {
+        Ok(req) => {
+            tracing::info!(?req, "API request");
+            handler.handle(req)
         }
-    } else {
-        match serde_json::from_str::<Request>(line.trim()) {
-            Ok(req) => {
-                tracing::info!(?req, "API request");
-                handler.handle(req)
-            }
-            Err(e) => Response::Error {
-                message: format!("malformed request: {e}"),
-            },
-        }
+        Err(message) => Response::Error { message },
     };
     let mut out = serde_json::to_string(&response).map_err(io::Error::other)?;
     out.push('\n');
@@ -118,6 +156,7 @@ mod tests {
     use super::*;
     use crate::api::client::request;
     use crate::api::protocol::MemoryStatus;
+    use std::io::{BufRead, BufReader};
 
     struct Fixed;
     impl ApiHandler for Fixed {
@@ -171,6 +210,36 @@ mod tests {
             BufReader::new(&s).read_line(&mut answer).unwrap();
             let r: Response = serde_json::from_str(&answer).unwrap();
             assert!(matches!(r, Response::Error { .. }), "{answer}");
+        }
+    }
+
+    /// A client that sends one byte every second never finishes a line:
+    /// it is cut off at READ_DEADLINE in all, and the next client is
+    /// served.
+    #[test]
+    fn test_api_server_read_deadline_is_for_the_whole_request() {
+        let path = sock("trickle");
+        let _server = ApiServer::start(&path, Arc::new(Fixed)).unwrap();
+        let mut slow = UnixStream::connect(&path).unwrap();
+        let start = Instant::now();
+        let cut = loop {
+            if slow.write_all(b" ").is_err() || start.elapsed() > READ_DEADLINE * 3 {
+                break start.elapsed();
+            }
+            let mut b = [0u8; 1];
+            slow.set_read_timeout(Some(Duration::from_millis(900)))
+                .unwrap();
+            if matches!(slow.read(&mut b), Ok(0)) {
+                break start.elapsed();
+            }
+        };
+        assert!(
+            cut < READ_DEADLINE * 2,
+            "trickling client served for {cut:?}"
+        );
+        match request(&path, &Request::MemoryInfo).unwrap() {
+            Response::Memory(m) => assert_eq!(m.slots_total, 3),
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! - [`raw`] reads TOML into the values as written (knows the format).
 //! - [`validate`] applies defaults and the rules (pure, unit-tested).
 //! - [`show`] renders `host-vmm config show`.
+//! - [`search`] decides which file to read (pure, unit-tested).
 //!
 //! This module is the only place that reads the file or the host limits.
 
 pub mod fields;
 pub mod raw;
+pub mod search;
 mod show;
 mod suggest;
 pub mod validate;
@@ -191,35 +193,33 @@ impl Overrides {
     }
 }
 
-/// Environment variable naming the configuration file.
-pub const CONFIG_ENV: &str = "HOST_VMM_CONFIG";
-/// Searched in order when neither `--config` nor the environment names a file.
-pub const SEARCH_PATHS: &[&str] = &["configuration.toml", "/etc/host-vmm/configuration.toml"];
+pub use search::{ConfigChoice, FoundBy, CONFIG_ENV, SYSTEM_CONFIG};
 
-/// The file to read: `explicit`, else `$HOST_VMM_CONFIG`, else the first of [`SEARCH_PATHS`]
-/// that exists. `None` means built-in defaults.
-pub fn find_config_file(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    SEARCH_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())
+/// The file to read for `--config explicit` in this process (see
+/// [`search`] for the order). `None` means the compiled-in defaults.
+pub fn find_config_file(explicit: Option<&Path>) -> Option<ConfigChoice> {
+    search::resolve(&search::SearchInputs::from_process(explicit))
+}
+
+/// Read the chosen file (if any) into a [`RawConfig`].
+fn read_choice(choice: Option<&ConfigChoice>) -> Result<RawConfig, ConfigError> {
+    let Some(choice) = choice else {
+        return Ok(RawConfig::default());
+    };
+    let path = &choice.path;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    tracing::debug!(path = %path.display(), found_by = %choice.found_by, "configuration file");
+    raw::parse(&text, path, &base)
 }
 
 /// Read the file (if any) into a [`RawConfig`].
 pub fn read_raw(path: Option<&Path>) -> Result<RawConfig, ConfigError> {
-    let Some(path) = find_config_file(path) else {
-        return Ok(RawConfig::default());
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let abs = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
-    let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-    raw::parse(&text, &path, &base)
+    read_choice(find_config_file(path).as_ref())
 }
 
 /// Load, apply `overrides`, validate every rule against this host, and check the files exist.
@@ -249,13 +249,19 @@ pub fn load(path: Option<&Path>) -> Result<HypervisorConfig, ConfigError> {
 /// The text `host-vmm config show` prints: every field's effective value and its origin.
 /// Range rules must hold; files that do not exist are flagged in the output.
 pub fn show(path: Option<&Path>) -> Result<String, ConfigError> {
-    let raw = read_raw(path)?;
+    let choice = find_config_file(path);
+    let raw = read_choice(choice.as_ref())?;
     let host = HostLimits::detect();
     let cfg = validate::validate(&raw, &host).map_err(|problems| ConfigError::Invalid {
         source_file: raw.source.clone(),
         problems,
     })?;
-    Ok(show::render(&cfg, &raw, &host))
+    Ok(show::render(
+        &cfg,
+        &raw,
+        &host,
+        choice.as_ref().map(|c| c.found_by),
+    ))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::fields::KNOWN_KEYS;
 use super::raw::{Origin, RawConfig, RawValue, HYPERVISOR_NAME, HYPERVISOR_TABLE};
+use super::search::{FoundBy, CONFIG_ENV, SYSTEM_CONFIG};
 use super::{HostLimits, HypervisorConfig};
 
 fn path_value(p: Option<&Path>) -> String {
@@ -47,12 +48,21 @@ fn resolution_note(key: &str, raw: &RawConfig, host: &HostLimits) -> Option<Stri
 }
 
 /// Render the table. `raw` tells the origin of each value.
-pub fn render(cfg: &HypervisorConfig, raw: &RawConfig, host: &HostLimits) -> String {
+/// `found_by` says how the file was chosen (`None`: no file).
+pub fn render(
+    cfg: &HypervisorConfig,
+    raw: &RawConfig,
+    host: &HostLimits,
+    found_by: Option<FoundBy>,
+) -> String {
     let mut out = String::new();
-    let source = raw.source.as_ref().map_or_else(
-        || "no file: built-in defaults".to_string(),
-        |p| p.display().to_string(),
-    );
+    let source = match (&raw.source, found_by) {
+        (Some(p), Some(by)) => format!("{} ({by})", p.display()),
+        (Some(p), None) => p.display().to_string(),
+        (None, _) => format!(
+            "no file: built-in defaults (searched ${CONFIG_ENV}, {SYSTEM_CONFIG}, the shipped default; never ./configuration.toml unless named)"
+        ),
+    };
     let _ = writeln!(out, "# configuration: {source}");
     let _ = writeln!(out, "[{HYPERVISOR_TABLE}.{HYPERVISOR_NAME}]");
     let rows: Vec<(String, String)> = KNOWN_KEYS
@@ -94,8 +104,11 @@ mod tests {
         )
         .unwrap();
         let cfg = validate(&raw, &host).unwrap();
-        let text = render(&cfg, &raw, &host);
-        assert!(text.contains("# configuration: /etc/c.toml"), "{text}");
+        let text = render(&cfg, &raw, &host, Some(FoundBy::System));
+        assert!(
+            text.contains("# configuration: /etc/c.toml (the system configuration)"),
+            "{text}"
+        );
         for key in KNOWN_KEYS {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("{key} = "))),

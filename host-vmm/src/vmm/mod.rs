@@ -18,6 +18,10 @@ use crate::kvm::{Vcpu, VcpuRunContext, Vm};
 use crate::memory::hotplug::{HotplugError, HotplugResult, MemoryHotplug};
 use crate::memory::layout::PlanError;
 use crate::memory::GuestMemoryMmap;
+use crate::threads::{join_within, Joined};
+
+/// How long stopping the guest waits for each kicked vCPU thread.
+pub const VCPU_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the VM could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +159,11 @@ impl Vmm {
             }
         }
         for (index, h) in threads {
-            if h.join().is_err() {
+            // A kicked vCPU leaves KVM_RUN at once and no device handler
+            // blocks (the console is queued, worker joins have deadlines),
+            // so this deadline is a backstop, not a wait anyone expects.
+            let name = format!("vcpu{index}");
+            if join_within(h, &name, VCPU_JOIN_DEADLINE) == Joined::Panicked {
                 tracing::error!(vcpu = index, "vCPU thread panicked");
             }
         }

@@ -167,3 +167,57 @@ fn test_stub_guest_halt_is_stopped_by_another_vcpus_exit() {
     assert_eq!(vmm.run().unwrap(), GuestExit::PowerOff);
     t.join().unwrap();
 }
+
+/// Issue 10, finding 7, through a real vCPU: the console is a FIFO whose
+/// reader holds it open (its pipe shrunk to one page) and never reads.
+/// A guest that writes 64 KiB to COM1 still runs to its power-off, and the
+/// teardown does not wait for the stuck console writer.
+#[test]
+fn test_stub_guest_chatty_console_with_a_stalled_reader_powers_off() {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::{Duration, Instant};
+    assert!(Path::new("/dev/kvm").exists(), "this test needs /dev/kvm");
+    let dir = TempDir::new("stalled-console");
+    let fifo = dir.0.join("console.fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    // SAFETY: F_SETPIPE_SZ with an int argument on a descriptor we own.
+    let size = unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&reader),
+            libc::F_SETPIPE_SZ,
+            4096,
+        )
+    };
+    assert!(size >= 4096, "F_SETPIPE_SZ: {size}");
+    // mov ecx, 65536; mov dx, 0x3f8; mov al, 'x'; 1: out dx, al; dec ecx; jnz 1b
+    let mut code = vec![
+        0xb9, 0x00, 0x00, 0x01, 0x00, 0x66, 0xba, 0xf8, 0x03, 0xb0, b'x',
+    ];
+    code.extend_from_slice(&[0xee, 0xff, 0xc9, 0x75, 0xfb]);
+    code.extend_from_slice(POWER_OFF);
+    let kernel = dir.0.join("bzImage");
+    std::fs::write(&kernel, stub_bzimage(&code)).unwrap();
+    let opts = BootOptions {
+        console: Some(fifo.clone()),
+        ..Default::default()
+    };
+    let vmm = build_vm(&config(&kernel, 1), &opts).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let _ = tx.send(vmm.run().map_err(|e| e.to_string()));
+    });
+    let exit = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the guest powered off and the VMM returned within 120 s");
+    assert_eq!(exit.unwrap(), GuestExit::PowerOff);
+    eprintln!("64 KiB to a stalled console: {:?}", start.elapsed());
+    drop(reader);
+}

@@ -1,7 +1,9 @@
-//! Legacy PC devices: the 8250 UART (console) and the i8042 (reset line).
+//! Legacy PC devices: the 8250 UART (console) with its non-blocking output queue and the i8042 (reset line).
 
+pub mod console;
 pub mod i8042;
 pub mod serial;
 
+pub use console::{ConsoleOutput, ConsoleQueue};
 pub use i8042::I8042;
-pub use serial::{ConsoleOutput, SerialAml, SerialConsole};
+pub use serial::{SerialAml, SerialConsole};

@@ -1,13 +1,12 @@
 //! 8250 UART (COM1) on the PIO bus: vm-superio's `Serial` with the guest's
 //! interrupt line raised through an eventfd registered with KVM (irqfd).
 
-use std::fs::File;
-use std::io::{self, LineWriter, Write};
-use std::path::Path;
+use std::io;
 
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
+use super::console::{ConsoleOutput, ConsoleQueue};
 use crate::acpi::{aml, Aml};
 use crate::devices::BusDevice;
 
@@ -24,57 +23,27 @@ impl Trigger for IrqTrigger {
     }
 }
 
-/// Where the guest's console bytes go.
-pub enum ConsoleOutput {
-    Stdout(io::Stdout),
-    File(LineWriter<File>),
-    /// Discarded (tests).
-    Sink,
-}
-
-impl ConsoleOutput {
-    /// The console for `path`, or stdout when `None`. The file is created
-    /// (truncated) now so a bad path fails before the guest starts.
-    pub fn open(path: Option<&Path>) -> io::Result<Self> {
-        Ok(match path {
-            Some(p) => ConsoleOutput::File(LineWriter::new(File::create(p)?)),
-            None => ConsoleOutput::Stdout(io::stdout()),
-        })
-    }
-}
-
-impl Write for ConsoleOutput {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            ConsoleOutput::Stdout(s) => s.write(buf),
-            ConsoleOutput::File(f) => f.write(buf),
-            ConsoleOutput::Sink => Ok(buf.len()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            ConsoleOutput::Stdout(s) => s.flush(),
-            ConsoleOutput::File(f) => f.flush(),
-            ConsoleOutput::Sink => Ok(()),
-        }
-    }
-}
-
 /// The COM1 UART. Byte accesses only; wider accesses read as ones and are
 /// ignored on write, as on real hardware with an 8-bit data bus.
 pub struct SerialConsole {
-    serial: Serial<IrqTrigger, vm_superio::serial::NoEvents, ConsoleOutput>,
+    serial: Serial<IrqTrigger, vm_superio::serial::NoEvents, ConsoleQueue>,
     /// A failing console is reported once, not once per guest byte.
     warned: bool,
 }
 
 impl SerialConsole {
-    pub fn new(irq: EventFd, out: ConsoleOutput) -> Self {
-        SerialConsole {
-            serial: Serial::new(IrqTrigger(irq), out),
+    /// The UART writing to `out` through a [`ConsoleQueue`] (this starts
+    /// its writer thread), so a stalled reader never blocks the vCPU.
+    pub fn new(irq: EventFd, out: ConsoleOutput) -> io::Result<Self> {
+        Ok(SerialConsole {
+            serial: Serial::new(IrqTrigger(irq), ConsoleQueue::spawn(out)?),
             warned: false,
-        }
+        })
+    }
+
+    /// Console bytes dropped because the reader did not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.serial.writer().dropped()
     }
 }
 
@@ -131,7 +100,7 @@ mod tests {
 
     fn serial() -> SerialConsole {
         let evt = EventFd::new(libc::EFD_NONBLOCK).unwrap();
-        SerialConsole::new(evt, ConsoleOutput::Sink)
+        SerialConsole::new(evt, ConsoleOutput::Sink).unwrap()
     }
 
     #[test]
@@ -181,7 +150,7 @@ mod tests {
     #[test]
     fn test_serial_transmit_raises_irq_when_enabled() {
         let evt = EventFd::new(libc::EFD_NONBLOCK).unwrap();
-        let mut s = SerialConsole::new(evt.try_clone().unwrap(), ConsoleOutput::Sink);
+        let mut s = SerialConsole::new(evt.try_clone().unwrap(), ConsoleOutput::Sink).unwrap();
         // IER: enable THR-empty interrupt, then transmit a byte.
         s.write(0x3f8, 1, &[0x2]);
         s.write(0x3f8, 0, b"x");
@@ -190,5 +159,33 @@ mod tests {
         let mut lsr = [0u8];
         s.read(0x3f8, 5, &mut lsr);
         assert_ne!(lsr[0] & 0x20, 0);
+    }
+
+    /// Issue 10, finding 7: the console is a pipe nobody reads. The vCPU
+    /// side (port writes to THR) of 4 MiB returns; it used to block in
+    /// `write` once the pipe was full.
+    #[test]
+    fn test_serial_never_blocks_the_vcpu_on_a_stalled_console() {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors are fresh and owned by nothing else.
+        let (_r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let out = ConsoleOutput::File(std::io::LineWriter::new(std::fs::File::from(w)));
+        let evt = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let mut s = SerialConsole::new(evt, out).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0..(4u32 << 20) {
+                let b = if i % 80 == 79 { b'\n' } else { b'x' };
+                s.write(0x3f8, 0, &[b]);
+            }
+            let _ = tx.send(s.dropped());
+        });
+        let dropped = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("4 MiB of console writes returned");
+        assert!(dropped > 2 << 20, "dropped {dropped}");
     }
 }

@@ -31,7 +31,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/corpus")
         .join(target);
@@ -50,7 +50,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Run `harness` on the corpus, then on random inputs until the budget
 /// is spent (at least `min_random` of them). Returns the count.
-fn smoke(target: &str, harness: fn(&[u8]), max_len: usize, min_random: usize) -> usize {
+pub(crate) fn smoke(target: &str, harness: fn(&[u8]), max_len: usize, min_random: usize) -> usize {
     for (path, data) in corpus(target) {
         let r = std::panic::catch_unwind(|| harness(&data));
         assert!(r.is_ok(), "{target}: seed {} panicked", path.display());

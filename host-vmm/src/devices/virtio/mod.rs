@@ -28,7 +28,7 @@ pub mod vsock;
 pub mod worker_thread;
 
 #[cfg(test)]
-mod fuzz_smoke;
+pub(crate) mod fuzz_smoke;
 #[cfg(test)]
 pub(crate) mod testutil;
 

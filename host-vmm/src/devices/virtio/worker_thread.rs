@@ -1,11 +1,22 @@
 //! A virtio device's worker thread: started on DRIVER_OK with a kill eventfd it watches,
 //! stopped (signalled and joined) when the handle is dropped, on reset or with the device.
+//!
+//! The join has a deadline, [`WORKER_JOIN_DEADLINE`]: the drop runs on a vCPU
+//! thread when the guest resets the device, and a worker can be stuck in a
+//! `pread` on a disk whose filesystem stalled. After the deadline the worker
+//! is left behind (logged); it owns its queues and holds guest memory by
+//! reference count, so nothing it touches goes away under it.
 
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use vmm_sys_util::eventfd::EventFd;
 
 use super::ActivateError;
+use crate::threads::{join_within, Joined};
+
+/// How long stopping a worker waits for its thread.
+pub const WORKER_JOIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A running worker thread; dropping it stops the thread and waits for it.
 pub struct WorkerThread {
@@ -46,7 +57,7 @@ impl Drop for WorkerThread {
             tracing::error!(error = %e, "{}: cannot signal the worker to stop", self.name);
         }
         if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
+            if join_within(thread, &self.name, WORKER_JOIN_DEADLINE) == Joined::Panicked {
                 tracing::error!("{}: worker thread panicked", self.name);
             }
         }

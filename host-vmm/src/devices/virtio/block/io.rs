@@ -6,7 +6,8 @@
 //! so host memory does not grow with the guest's request size.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::request::{DiskGeometry, Kind, Request, ID_BYTES, SECTOR_SIZE};
@@ -31,8 +32,8 @@ pub enum DiskError {
         #[source]
         source: std::io::Error,
     },
-    #[error("disk {}: not a regular file or block device", path.display())]
-    NotAFile { path: PathBuf },
+    #[error("disk {}: is {kind}; only a regular file or a block device is allowed", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("disk serial {serial:?}: {reason}")]
     Serial {
         serial: String,
@@ -83,6 +84,49 @@ pub fn serial_id(serial: &str) -> Result<[u8; ID_BYTES], DiskError> {
     Ok(id)
 }
 
+/// What a file type is, for an error: `None` for the kinds a disk may be.
+fn file_kind(t: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() || t.is_block_device() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+fn check_kind(path: &Path, t: std::fs::FileType) -> Result<(), DiskError> {
+    match file_kind(t) {
+        None => Ok(()),
+        Some(kind) => Err(DiskError::NotAFile {
+            path: path.to_path_buf(),
+            kind,
+        }),
+    }
+}
+
+/// Make `file` blocking again (it was opened `O_NONBLOCK`).
+fn clear_nonblock(file: &File) -> std::io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL on a descriptor we own takes no pointer.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: F_SETFL with an int argument on a descriptor we own.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A host file serving as the guest's disk.
 #[derive(Debug)]
 pub struct Disk {
@@ -95,16 +139,31 @@ pub struct Disk {
 impl Disk {
     /// Open `path` (`O_RDONLY` when `read_only`). The capacity is its size
     /// in whole sectors; a partial last sector is not visible.
+    ///
+    /// The open never blocks: it is `O_NONBLOCK` (a FIFO with no writer,
+    /// or a device that waits for a carrier, would otherwise hold the
+    /// caller, the API thread, forever), then `fstat` accepts only a
+    /// regular file or a block device and `O_NONBLOCK` is cleared.
     pub fn open(path: &Path, read_only: bool, serial: &str) -> Result<Self, DiskError> {
         let id = serial_id(serial)?;
         let file = OpenOptions::new()
             .read(true)
             .write(!read_only)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
             .map_err(|source| DiskError::Open {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let meta = file.metadata().map_err(|source| DiskError::Size {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        check_kind(path, meta.file_type())?;
+        clear_nonblock(&file).map_err(|source| DiskError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_file(file, path, read_only, id)
     }
 
@@ -126,8 +185,10 @@ impl Disk {
             let mut f = &file;
             std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)).map_err(size_err)?
         } else {
+            check_kind(path, meta.file_type())?;
             return Err(DiskError::NotAFile {
                 path: path.to_path_buf(),
+                kind: "not a regular file",
             });
         };
         if size % SECTOR_SIZE != 0 {
@@ -263,5 +324,53 @@ mod tests {
         assert!(e.to_string().contains("missing"), "{e}");
         let e = Disk::open(dir.as_path(), true, "x").unwrap_err();
         assert!(matches!(e, DiskError::NotAFile { .. }), "{e}");
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let e = Disk::open(Path::new("/dev/null"), true, "x").unwrap_err();
+        assert!(
+            e.to_string().contains("/dev/null: is a character device"),
+            "{e}"
+        );
+    }
+
+    /// Issue 10, finding 7: a FIFO nobody writes used to block `open()`
+    /// (and so the API thread) forever. Now it is refused at once, read
+    /// only or read-write.
+    #[test]
+    fn test_disk_open_refuses_a_fifo_without_blocking() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let fifo = dir.as_path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for read_only in [true, false] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let p = fifo.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(Disk::open(&p, read_only, "x").map(|_| ()));
+            });
+            let r = rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .expect("Disk::open of a FIFO returned within 5 s");
+            let e = r.unwrap_err();
+            assert!(e.to_string().contains("fifo: is a FIFO"), "{e}");
+        }
+    }
+
+    #[test]
+    fn test_disk_open_leaves_the_file_blocking_and_cloexec() {
+        let dir = vmm_sys_util::tempdir::TempDir::new().unwrap();
+        let p = dir.as_path().join("d.img");
+        std::fs::write(&p, vec![0u8; 4096]).unwrap();
+        let d = Disk::open(&p, false, "x").unwrap();
+        let fd = d.file.as_raw_fd();
+        // SAFETY: fcntl F_GETFL/F_GETFD on an open descriptor.
+        let (fl, fdfl) = unsafe {
+            (
+                libc::fcntl(fd, libc::F_GETFL),
+                libc::fcntl(fd, libc::F_GETFD),
+            )
+        };
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
+        assert_ne!(fdfl & libc::FD_CLOEXEC, 0);
     }
 }

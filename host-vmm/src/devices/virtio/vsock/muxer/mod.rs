@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 mod clients;
+#[cfg(test)]
+mod tests;
 
 use clients::PendingClient;
 
@@ -34,6 +36,22 @@ const FIRST_DYNAMIC_TOKEN: u64 = 16;
 const FIRST_LOCAL_PORT: u32 = 1 << 30;
 /// Clients accepted per listener event (then epoll again).
 const ACCEPT_BATCH: usize = 64;
+
+/// Bytes of guest data held per connection before the host stream takes
+/// them (advertised to the guest as `buf_alloc`; the credit check refuses
+/// more).
+pub const DEFAULT_BUF_ALLOC: u32 = 256 * 1024;
+/// Live connections at once, both directions. The rx work list holds at
+/// most one entry per live connection.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Host clients accepted that have not sent their `CONNECT` line.
+pub const MAX_PENDING_CLIENTS: usize = 64;
+/// How long a host client may take to send `CONNECT`, and the guest to
+/// answer a host REQUEST.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// RSTs waiting for an rx buffer (a guest that does not read its rx queue
+/// gets no more; they are dropped and logged).
+pub const MAX_QUEUED_RSTS: usize = 1024;
 
 /// The device's resource bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +73,11 @@ impl Default for VsockLimits {
     /// Worst-case memory for held guest data: 256 KiB × 256 = 64 MiB.
     fn default() -> Self {
         Self {
-            buf_alloc: 256 * 1024,
-            max_connections: 256,
-            max_pending_clients: 64,
-            connect_timeout: Duration::from_secs(2),
-            max_queued_rsts: 1024,
+            buf_alloc: DEFAULT_BUF_ALLOC,
+            max_connections: MAX_CONNECTIONS,
+            max_pending_clients: MAX_PENDING_CLIENTS,
+            connect_timeout: CONNECT_TIMEOUT,
+            max_queued_rsts: MAX_QUEUED_RSTS,
         }
     }
 }
@@ -139,6 +157,21 @@ impl Muxer {
     /// Live connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Entries in the rx work list: at most one per live connection.
+    pub fn rx_work_len(&self) -> usize {
+        self.rx_work.len()
+    }
+
+    /// RSTs waiting for an rx buffer: at most `max_queued_rsts`.
+    pub fn queued_rsts(&self) -> usize {
+        self.rsts.len()
+    }
+
+    /// Host clients still sending their `CONNECT` line.
+    pub fn pending_clients(&self) -> usize {
+        self.pending.len()
     }
 
     /// Guest data held for host streams, over all connections.
@@ -233,6 +266,12 @@ impl Muxer {
         let Some(conn) = self.conns.remove(&key) else {
             return;
         };
+        if conn.queued {
+            // The rx work list holds live keys only, each at most once, so
+            // it never outgrows `max_connections` (a REQUEST/RST loop from
+            // a guest that posts no rx buffers used to grow it forever).
+            self.rx_work.retain(|k| *k != key);
+        }
         if let Some(token) = self.conn_tokens.remove(&key) {
             if conn.interest.is_some() {
                 let _ = ctl(
