@@ -5,11 +5,13 @@
 //! - [`agent`], [`agent_ttrpc`]: `grpc.AgentService` (sandbox, containers, processes, stdio,
 //!   hotplug, guest facts), named after Kata's agent API.
 //! - [`oci_defaults`]: what a container gets when its spec says nothing.
+//! - [`seccomp_profile`]: Docker's default seccomp profile, the default `linux.seccomp`.
 //!
 //! Both ends use the `ttrpc` and `protobuf` re-exported here, so their versions always match
 //! the generated code.
 
 pub mod oci_defaults;
+pub mod seccomp_profile;
 
 pub use protobuf;
 pub use protobuf::well_known_types::empty::Empty;

@@ -406,6 +406,7 @@ mod tests {
             kind: Some("bind".into()),
             source: Some(source.into()),
             options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
         });
         spec
     }

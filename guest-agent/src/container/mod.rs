@@ -7,6 +7,8 @@
 //! - `namespaces`: the pod's shared namespaces and a container's namespace fds.
 //! - `rootfs`: the overlay root (agent side) and switching into it (helper side).
 //! - `mounts`, `caps`, `user`: the spec's mounts, capabilities, user and rlimits.
+//! - `devices`: the device allow-list (a cgroup v2 BPF device program); `seccomp`: the spec's
+//!   seccomp profile, compiled for the helper to install.
 //! - `spawn`, `channel`, `helper`: starting the agent binary again as the setup helper in
 //!   the container's namespaces, and what it does before it execs the container process.
 //! - `create`, `exec`: the two ways a process enters a container.
@@ -20,6 +22,7 @@ mod caps;
 pub mod cgroup;
 mod channel;
 pub(crate) mod create;
+pub mod devices;
 mod error;
 mod exec;
 mod helper;
@@ -27,6 +30,7 @@ mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 mod spawn;
 pub mod spec;
 pub mod stdio;

@@ -316,6 +316,7 @@ mod tests {
             memory: Some(MemoryResources {
                 limit: Some(64 << 20),
                 swap: Some(64 << 20),
+                ..Default::default()
             }),
             pids: Some(PidsResources { limit: Some(32) }),
             ..Default::default()
@@ -337,6 +338,7 @@ mod tests {
             memory: Some(MemoryResources {
                 limit: Some(-7),
                 swap: None,
+                ..Default::default()
             }),
             pids: Some(PidsResources { limit: Some(32) }),
             ..Default::default()
