@@ -22,6 +22,7 @@ mod caps;
 pub mod cgroup;
 mod channel;
 pub(crate) mod create;
+mod dev_nodes;
 pub mod devices;
 mod error;
 mod exec;
@@ -109,6 +110,10 @@ pub struct Container {
     rootfs: Mutex<PreparedRootfs>,
     reaper: Reaper,
     cgroup_namespace: bool,
+    /// The container's seccomp filters, for its exec processes too (as runc does).
+    seccomp: Vec<seccomp::CompiledFilter>,
+    /// `process.oomScoreAdj` of the init, for exec processes that set none.
+    oom_score_adj: Option<i32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,6 +244,13 @@ impl Container {
     /// Changes the resource limits live (UpdateContainer).
     pub fn update(&self, resources: &Resources) -> Result<(), ContainerError> {
         spec::validate_resources(resources, "linux.resources")?;
+        if !resources.devices.is_empty() {
+            return Err(spec::SpecError::new(
+                "linux.resources.devices",
+                "cannot change after create: the device program is fixed for the container's life",
+            )
+            .into());
+        }
         Ok(self.cgroup.apply(resources, "linux.resources")?)
     }
 
