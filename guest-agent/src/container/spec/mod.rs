@@ -558,6 +558,175 @@ mod tests {
         assert_eq!(Spec::from_json("{}").unwrap(), Spec::default());
     }
 
+    /// `runc spec` of runc 1.1.5 (Debian bookworm), verbatim.
+    const RUNC_1_1_5_SPEC: &str = include_str!("testdata/runc-1.1.5-spec.json");
+
+    #[test]
+    fn test_real_runc_spec_passes() {
+        let spec = Spec::from_json(RUNC_1_1_5_SPEC).unwrap();
+        spec.validate().unwrap();
+        let res = spec.resources();
+        assert_eq!(res.devices.len(), 1);
+        assert!(!res.devices[0].allow);
+    }
+
+    /// What containerd's CRI plugin and Docker also send: cgroupsPath, oomScoreAdj,
+    /// consoleSize, empty hooks, the device deny-all and a seccomp profile.
+    #[test]
+    fn test_containerd_style_fields_pass() {
+        let text = r#"{
+            "ociVersion": "1.1.0",
+            "process": {"args": ["sh"], "cwd": "/", "consoleSize": {"height": 25, "width": 80},
+                        "user": {"uid": 0, "gid": 0, "additionalGids": [0, 10]},
+                        "oomScoreAdj": 1000, "apparmorProfile": ""},
+            "root": {"path": "/run/containerd/io.containerd.runtime.v2.task/k8s.io/x/rootfs"},
+            "hooks": {"createRuntime": [], "poststop": []},
+            "linux": {
+                "cgroupsPath": "kubepods-besteffort.slice:cri-containerd:abc",
+                "resources": {"devices": [{"allow": false, "access": "rwm"},
+                                          {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}],
+                              "memory": {"limit": 104857600, "useHierarchy": true},
+                              "cpu": {"shares": 2}},
+                "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "architectures": [],
+                            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]},
+                "rootfsPropagation": "rprivate"
+            },
+            "annotations": {"io.kubernetes.cri.sandbox-id": "abc"}
+        }"#;
+        let spec = Spec::from_json(text).unwrap();
+        spec.validate().unwrap();
+        assert_eq!(spec.process.as_ref().unwrap().oom_score_adj, Some(1000));
+    }
+
+    #[test]
+    fn test_unknown_fields_are_refused_by_name() {
+        for (text, name) in [
+            (r#"{"frobnicate": 1}"#, "frobnicate"),
+            (r#"{"linux": {"frobnicate": 1}}"#, "frobnicate"),
+            (
+                r#"{"process": {"args": ["sh"], "capabilites": {}}}"#,
+                "capabilites",
+            ),
+            (
+                r#"{"linux": {"resources": {"memory": {"limt": 5}}}}"#,
+                "limt",
+            ),
+            (
+                r#"{"mounts": [{"destination": "/x", "typ": "tmpfs"}]}"#,
+                "typ",
+            ),
+        ] {
+            let err = Spec::from_json(text).unwrap_err();
+            assert!(
+                err.problem.contains(&format!("unknown field `{name}`")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_unsupported_fields_are_refused_by_name() {
+        let base = |linux: &str, process: &str, top: &str| {
+            format!(
+                r#"{{"process": {{"args": ["sh"]{process}}}, "linux": {{"namespaces": []{linux}}}{top}}}"#
+            )
+        };
+        for (text, field) in [
+            (
+                base(
+                    "",
+                    "",
+                    r#", "hooks": {"prestart": [{"path": "/bin/true"}]}"#,
+                ),
+                "hooks",
+            ),
+            (
+                base("", r#", "apparmorProfile": "docker-default""#, ""),
+                "process.apparmorProfile",
+            ),
+            (
+                base("", r#", "selinuxLabel": "system_u:r:c""#, ""),
+                "process.selinuxLabel",
+            ),
+            (
+                base(r#", "sysctl": {"net.ipv4.ip_forward": "1"}"#, "", ""),
+                "linux.sysctl",
+            ),
+            (
+                base(
+                    r#", "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]"#,
+                    "",
+                    "",
+                ),
+                "linux.uidMappings",
+            ),
+            (
+                base(r#", "resources": {"blockIO": {"weight": 10}}"#, "", ""),
+                "linux.resources.blockIO",
+            ),
+            (
+                base(r#", "resources": {"memory": {"swappiness": 10}}"#, "", ""),
+                "linux.resources.memory.swappiness",
+            ),
+            (
+                base(r#", "rootfsPropagation": "shared""#, "", ""),
+                "linux.rootfsPropagation",
+            ),
+            (
+                base(
+                    r#", "devices": [{"path": "/tmp/x", "type": "c", "major": 1, "minor": 3}]"#,
+                    "",
+                    "",
+                ),
+                "linux.devices[0].path",
+            ),
+            (
+                base(
+                    r#", "devices": [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3}, {"path": "/dev/x", "type": "c", "major": 1, "minor": 5}]"#,
+                    "",
+                    "",
+                ),
+                "linux.devices[1].path",
+            ),
+            (
+                base(
+                    r#", "resources": {"devices": [{"allow": true, "type": "q"}]}"#,
+                    "",
+                    "",
+                ),
+                "linux.resources.devices[0].type",
+            ),
+            (
+                base(
+                    r#", "seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}"#,
+                    "",
+                    "",
+                ),
+                "linux.seccomp.defaultAction",
+            ),
+            (
+                base("", r#", "oomScoreAdj": 1001"#, ""),
+                "process.oomScoreAdj",
+            ),
+            (
+                base(
+                    "",
+                    "",
+                    r#", "mounts": [{"destination": "/d", "type": "tmpfs", "options": ["dev"]}]"#,
+                ),
+                "mounts[0].options",
+            ),
+            (
+                base("", "", r#", "windows": {"layerFolders": ["c:/x"]}"#),
+                "windows",
+            ),
+        ] {
+            let spec = Spec::from_json(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let err = spec.validate().unwrap_err();
+            assert_eq!(err.field, field, "{text}: {err}");
+        }
+    }
+
     #[test]
     fn test_process_and_resources_parse_alone() {
         let p = Process::from_json(r#"{"args": ["ls"], "cwd": "/tmp"}"#).unwrap();
