@@ -79,8 +79,11 @@ mod tests {
             compile(&plan(&default_seccomp(&protocol::oci_defaults::DEFAULT_CAPS)).unwrap())
                 .unwrap();
         let code = in_child(|| {
-            if install(&filters).is_err() {
-                return 10;
+            match install(&filters) {
+                Ok(()) => {}
+                // qemu-user (the aarch64 unit test run) does not emulate seccomp.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return 20,
+                Err(_) => return 10,
             }
             // SAFETY: plain system calls with integer arguments.
             unsafe {
@@ -100,6 +103,10 @@ mod tests {
             }
             0
         });
+        if code == 20 {
+            eprintln!("skipped: seccomp() is ENOSYS here (qemu-user)");
+            return;
+        }
         assert_eq!(code, 0);
         // Without the filter the same unshare works (so EPERM above was seccomp's).
         let code = in_child(|| {
