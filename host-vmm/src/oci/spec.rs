@@ -365,6 +365,28 @@ mod tests {
     }
 
     #[test]
+    fn test_default_spec_has_dockers_seccomp_profile() {
+        let seccomp = &default_spec("box")["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(seccomp["defaultErrnoRet"], 1);
+        let rules = seccomp["syscalls"].as_array().unwrap();
+        let named = |name: &str| {
+            rules
+                .iter()
+                .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == name))
+                .collect::<Vec<_>>()
+        };
+        assert!(!named("read").is_empty());
+        // Not for the default capabilities: no namespaces, mounts or kernel log.
+        for name in ["unshare", "mount", "setns", "syslog"] {
+            assert!(named(name).is_empty(), "{name}");
+        }
+        let clone = named("clone");
+        assert_eq!(clone[0]["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
+        assert_eq!(named("clone3")[0]["errnoRet"], 38);
+    }
+
+    #[test]
     fn test_apply_process_args_env_cwd_tty() {
         let mut spec = default_spec("box");
         let o = ProcessOptions {
