@@ -153,28 +153,33 @@ assert_eq "linux.devices node" "crw-r----- 1:7" "$(out node-o)"
 EXPECT_ANY=1 hv node-write exec dev1 o -- sh -c 'echo x >/dev/myfull'
 assert_grep 'No space left on device' "$RESULTS/node-write.err" "the node opens (it is /dev/full)"
 
+stop_pod
+
+# Each create hot-adds its rootfs disk first and the VM has 7 slots (disks are not removed
+# yet): the refusals get a sandbox of their own.
 step "unsupported and unknown spec fields are refused by name"
+start_pod dev2
 bundle "$work/apparmor" x "{\"ociVersion\": \"1.0.2\",
  \"process\": {\"args\": [\"true\"], \"cwd\": \"/\", \"apparmorProfile\": \"docker-default\"},
  \"root\": {\"path\": \"rootfs\"}, \"linux\": {\"namespaces\": $NAMESPACES}}"
-EXPECT_ANY=1 hv refuse-apparmor create dev1 r1 --bundle "$work/apparmor"
+EXPECT_ANY=1 hv refuse-apparmor create dev2 r1 --bundle "$work/apparmor"
 assert_grep 'process\.apparmorProfile: not supported' "$RESULTS/refuse-apparmor.err" "apparmorProfile refused by name"
 bundle "$work/hooks" x "{\"ociVersion\": \"1.0.2\",
  \"process\": {\"args\": [\"true\"], \"cwd\": \"/\"}, \"root\": {\"path\": \"rootfs\"},
  \"hooks\": {\"prestart\": [{\"path\": \"/bin/true\"}]}, \"linux\": {\"namespaces\": $NAMESPACES}}"
-EXPECT_ANY=1 hv refuse-hooks create dev1 r2 --bundle "$work/hooks"
+EXPECT_ANY=1 hv refuse-hooks create dev2 r2 --bundle "$work/hooks"
 assert_grep 'hooks: not supported' "$RESULTS/refuse-hooks.err" "hooks refused by name"
 bundle "$work/unknown" x "{\"ociVersion\": \"1.0.2\",
  \"process\": {\"args\": [\"true\"], \"cwd\": \"/\"}, \"root\": {\"path\": \"rootfs\"},
  \"linux\": {\"namespaces\": $NAMESPACES, \"frobnicate\": 1}}"
-EXPECT_ANY=1 hv refuse-unknown create dev1 r3 --bundle "$work/unknown"
+EXPECT_ANY=1 hv refuse-unknown create dev2 r3 --bundle "$work/unknown"
 assert_grep 'unknown field `frobnicate`' "$RESULTS/refuse-unknown.err" "an unknown field refused by name"
 bundle "$work/notify" x "{\"ociVersion\": \"1.0.2\",
  \"process\": {\"args\": [\"true\"], \"cwd\": \"/\"}, \"root\": {\"path\": \"rootfs\"},
  \"linux\": {\"namespaces\": $NAMESPACES, \"seccomp\": {\"defaultAction\": \"SCMP_ACT_NOTIFY\"}}}"
-EXPECT_ANY=1 hv refuse-notify create dev1 r4 --bundle "$work/notify"
+EXPECT_ANY=1 hv refuse-notify create dev2 r4 --bundle "$work/notify"
 assert_grep 'linux\.seccomp\.defaultAction: SCMP_ACT_NOTIFY is not supported' "$RESULTS/refuse-notify.err" "SCMP_ACT_NOTIFY refused by name"
-hv ps ps dev1
+hv ps ps dev2
 for refused in r1 r2 r3 r4; do
     if grep -q "^$refused " "$RESULTS/ps.out"; then fail "refused container $refused is listed"; fi
 done
