@@ -6,12 +6,14 @@
 //!   hotplug, guest facts), named after Kata's agent API.
 //! - [`id`]: the one rule for sandbox, container and exec ids (host and guest).
 //! - [`oci_defaults`]: what a container gets when its spec says nothing.
+//! - [`seccomp_profile`]: Docker's default seccomp profile, the default `linux.seccomp`.
 //!
 //! Both ends use the `ttrpc` and `protobuf` re-exported here, so their versions always match
 //! the generated code.
 
 pub mod id;
 pub mod oci_defaults;
+pub mod seccomp_profile;
 
 pub use protobuf;
 pub use protobuf::well_known_types::empty::Empty;

@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::caps::CapPlan;
-use super::spec::Mount;
+use super::seccomp::CompiledFilter;
+use super::spec::{LinuxDevice, Mount};
 
 /// Largest message accepted (a plan is a few KiB).
 const MAX_MESSAGE: u32 = 4 << 20;
@@ -62,6 +63,9 @@ pub struct InitPlan {
     pub hostname: String,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
+    /// `linux.devices`: nodes to make in `/dev` besides the standard ones.
+    pub devices: Vec<LinuxDevice>,
+    pub domainname: Option<String>,
     pub new_cgroup_namespace: bool,
     /// The process has a terminal (fd 0): bind it onto `/dev/console`.
     pub console: bool,
@@ -82,6 +86,8 @@ pub struct ProcessPlan {
     pub rlimits: Vec<(String, u64, u64)>,
     pub no_new_privileges: bool,
     pub terminal: bool,
+    /// The container's seccomp filters (none: unconfined), installed in order.
+    pub seccomp: Vec<CompiledFilter>,
 }
 
 /// Sends one message.

@@ -13,10 +13,12 @@ use nix::sched::CloneFlags;
 use super::caps::CapPlan;
 use super::cgroup::{CgroupTree, ContainerCgroup};
 use super::channel::{self, FromHelper, InitPlan, Plan, ProcessPlan, Role, ToHelper};
+use super::devices;
 use super::error::ContainerError;
 use super::namespaces::{ContainerNamespaces, NsFd, PodNamespaces};
 use super::process::Process;
 use super::rootfs::{self, RootfsSource};
+use super::seccomp::{self, CompiledFilter};
 use super::spawn::{spawn_helper, HelperSpawn};
 use super::spec::{self, Spec, SpecError};
 use super::stdio::ProcessIo;
@@ -54,8 +56,11 @@ pub struct SandboxContext<'a> {
     pub default_hostname: &'a str,
 }
 
-/// The process plan for a (validated) `process` object.
-pub fn process_plan(p: &spec::Process) -> Result<ProcessPlan, SpecError> {
+/// The process plan for a (validated) `process` object, under the container's `seccomp`.
+pub fn process_plan(
+    p: &spec::Process,
+    seccomp: Vec<CompiledFilter>,
+) -> Result<ProcessPlan, SpecError> {
     Ok(ProcessPlan {
         args: p.args.clone(),
         env: p.env.clone(),
@@ -72,7 +77,27 @@ pub fn process_plan(p: &spec::Process) -> Result<ProcessPlan, SpecError> {
             .collect(),
         no_new_privileges: p.no_new_privileges,
         terminal: p.terminal,
+        seccomp,
     })
+}
+
+/// The spec's seccomp filters, compiled (none: unconfined).
+pub fn seccomp_filters(spec: &Spec) -> Result<Vec<CompiledFilter>, SpecError> {
+    match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        Some(profile) => seccomp::compile(&seccomp::plan(profile)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Sets a started helper's `oom_score_adj` (inherited across its exec) from the agent side,
+/// where `/proc` is always there and the privilege to lower it is.
+pub fn set_oom_score_adj(pid: i32, adj: Option<i32>) -> Result<(), ContainerError> {
+    let Some(adj) = adj else {
+        return Ok(());
+    };
+    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).map_err(
+        ContainerError::io(format!("set oom_score_adj {adj} of pid {pid}")),
+    )
 }
 
 /// Checks what only the engine can: bind sources lie under the sandbox's shared directory
@@ -204,12 +229,24 @@ pub fn create(
         .process
         .as_ref()
         .ok_or_else(|| SpecError::new("process", "missing"))?;
-    let process_plan = process_plan(process)?;
+    let filters = seccomp_filters(&req.spec)?;
+    let oom_score_adj = process.oom_score_adj;
+    let process_plan = process_plan(process, filters.clone())?;
+    let linux = req.spec.linux.clone().unwrap_or_default();
+    let device_rules = devices::container_rules(&req.spec.resources().devices, &linux.devices)?;
 
     let cgroup = ctx.cgroups.create_container(&req.id)?;
     if let Err(e) = cgroup.apply(&req.spec.resources(), "linux.resources") {
         remove_cgroup(&cgroup);
         return Err(e.into());
+    }
+    // Before any process of the container runs: the helper is put in this cgroup.
+    if let Err(source) = devices::install(&device_rules, cgroup.path()) {
+        remove_cgroup(&cgroup);
+        return Err(ContainerError::Devices {
+            id: req.id.clone(),
+            source,
+        });
     }
     let base = ctx.run_dir.join("containers").join(&req.id);
     let mut prepared = match rootfs::prepare(&base, &req.rootfs) {
@@ -230,6 +267,8 @@ pub fn create(
             rootfs: Mutex::new(prepared),
             reaper: ctx.reaper.clone(),
             cgroup_namespace: wants_cgroup_namespace(&req.spec),
+            seccomp: filters,
+            oom_score_adj,
         })),
         Err(e) => {
             remove_cgroup(&cgroup);
@@ -314,6 +353,8 @@ fn start_helper(
 
     let result = (|| {
         cgroup.add_process(init.pid())?;
+        let adj = req.spec.process.as_ref().and_then(|p| p.oom_score_adj);
+        set_oom_score_adj(init.pid(), adj)?;
         let hostname = req
             .spec
             .hostname
@@ -329,6 +370,8 @@ fn start_helper(
                 hostname,
                 masked_paths: linux.masked_paths,
                 readonly_paths: linux.readonly_paths,
+                devices: linux.devices,
+                domainname: req.spec.domainname.clone(),
                 new_cgroup_namespace: wants_cgroup_namespace(&req.spec),
                 console: terminal,
             })),
@@ -406,6 +449,7 @@ mod tests {
             kind: Some("bind".into()),
             source: Some(source.into()),
             options: options.iter().map(|o| o.to_string()).collect(),
+            ..Default::default()
         });
         spec
     }
@@ -445,7 +489,7 @@ mod tests {
     #[test]
     fn test_process_plan_from_default_spec() {
         let spec = default_spec(vec!["sh".into()], "x");
-        let plan = process_plan(spec.process.as_ref().unwrap()).unwrap();
+        let plan = process_plan(spec.process.as_ref().unwrap(), Vec::new()).unwrap();
         assert_eq!(plan.args, vec!["sh"]);
         assert_eq!(
             plan.caps.bounding,

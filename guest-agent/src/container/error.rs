@@ -4,6 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use super::cgroup::CgroupError;
+use super::devices::BpfError;
 use super::rootfs::RootfsError;
 use super::spawn::SpawnError;
 use super::spec::SpecError;
@@ -39,6 +40,13 @@ pub enum ContainerError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    /// The device program could not be loaded or attached: the container is not created.
+    #[error("container {id}: install its device cgroup program")]
+    Devices {
+        id: String,
+        #[source]
+        source: BpfError,
+    },
     #[error(transparent)]
     Spawn(#[from] SpawnError),
     /// The helper reported a setup step that failed (e.g. `mounts[3] /data: ...: ENOENT`).

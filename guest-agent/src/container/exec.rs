@@ -9,7 +9,9 @@ use std::sync::Arc;
 use nix::sched::CloneFlags;
 
 use super::channel::{Plan, Role};
-use super::create::{await_exec, exchange_plan, kill_helper, process_plan, HELPER_TIMEOUT};
+use super::create::{
+    await_exec, exchange_plan, kill_helper, process_plan, set_oom_score_adj, HELPER_TIMEOUT,
+};
 use super::error::ContainerError;
 use super::namespaces::NsFd;
 use super::process::Process;
@@ -22,9 +24,10 @@ impl Container {
     /// Starts `process` in the container as `exec_id` (ExecProcess). The container must be
     /// running.
     pub fn exec(&self, exec_id: &str, process: &spec::Process) -> Result<(), ContainerError> {
+        let process_spec = process;
         spec::validate_id(exec_id, "exec_id")?;
         spec::validate_process(process, "process")?;
-        let plan = process_plan(process)?;
+        let plan = process_plan(process, self.seccomp.clone())?;
         let lifecycle = lock(&self.lifecycle);
         let state = self.status_locked(&lifecycle);
         if state != Status::Running {
@@ -70,6 +73,10 @@ impl Container {
         let process = Process::new(exec_id, spawned, io, None);
         let result = (|| {
             self.cgroup.add_process(process.pid())?;
+            set_oom_score_adj(
+                process.pid(),
+                process_spec.oom_score_adj.or(self.oom_score_adj),
+            )?;
             let plan = Plan {
                 role: Role::Exec,
                 process: Some(plan),

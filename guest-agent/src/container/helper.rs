@@ -3,12 +3,18 @@
 //! its [`Plan`] from the channel (fd 3), sets up, reports, and execs the container process.
 //!
 //! For a container's init ([`Role::Init`]), in order: a cgroup namespace if asked; every mount
-//! private; the spec's mounts under the prepared root; the standard `/dev` nodes; masked and
-//! read-only paths; switch into the root (`rootfs::enter`); the hostname; a read-only root if
-//! asked. Then, for every role that runs a process: umask, rlimits, the bounding set, the
-//! program looked up in the container's `PATH`, user and groups, capabilities, the working
-//! directory, `no_new_privs`, a new session (with the terminal as controlling tty). It reports
-//! `Ready`, an init waits for `Start`, then signals are reset and the process is exec'd.
+//! private; the spec's mounts under the prepared root; the standard `/dev` nodes and
+//! `linux.devices`; masked and read-only paths; switch into the root (`rootfs::enter`); the
+//! hostname and domain name; a read-only root if asked. Then, for every role that runs a
+//! process: umask, rlimits, the bounding set, the program looked up in the container's `PATH`,
+//! user and groups, capabilities, the working directory, `no_new_privs`, a new session (with
+//! the terminal as controlling tty). It reports `Ready`, an init waits for `Start`, then
+//! signals are reset, the seccomp filters installed, and the process is exec'd.
+//!
+//! Seccomp comes last, as runc orders it, so the helper's own calls are not filtered: right
+//! before `execve` when `no_new_privs` is set. Without `no_new_privs` the kernel wants
+//! `CAP_SYS_ADMIN` to install a filter, so then it goes in before the user and capabilities
+//! change (and what the helper does after it must be allowed by the profile).
 //!
 //! Errors go back on the channel as `Failed("<step>: <error>")`; the helper then exits 1.
 //! It never logs to the console and never touches the agent's state.
@@ -23,8 +29,10 @@ use nix::sched::{unshare, CloneFlags};
 
 use super::caps;
 use super::channel::{recv, send, FromHelper, InitPlan, Plan, ProcessPlan, Role, ToHelper};
+use super::dev_nodes;
 use super::mounts;
 use super::rootfs;
+use super::seccomp;
 use super::spawn::CHANNEL_FD;
 use super::user;
 
@@ -81,6 +89,9 @@ fn run(channel: &UnixStream, plan: Plan) -> Result<Infallible, String> {
     reset_signals();
     let argv: Vec<&CString> = exec.argv.iter().collect();
     let envp: Vec<&CString> = exec.envp.iter().collect();
+    if process.no_new_privileges {
+        seccomp::install(&process.seccomp).map_err(|e| format!("install seccomp: {e}"))?;
+    }
     let Err(e) = nix::unistd::execve(&exec.path, &argv, &envp);
     Err(format!("exec {}: {e}", process.args[0]))
 }
@@ -102,7 +113,7 @@ fn set_up_container(init: &InitPlan) -> Result<(), String> {
     for (i, m) in init.mounts.iter().enumerate() {
         mounts::mount_one(root, m).map_err(|e| format!("mounts[{i}] {}: {e}", m.destination))?;
     }
-    mounts::populate_dev(root)?;
+    dev_nodes::populate_dev(root, &dev_nodes::nodes(&init.devices))?;
     if init.console {
         mounts::bind_console(root)?;
     }
@@ -110,8 +121,23 @@ fn set_up_container(init: &InitPlan) -> Result<(), String> {
     mounts::readonly_paths(root, &init.readonly_paths)?;
     rootfs::enter(root)?;
     nix::unistd::sethostname(&init.hostname).map_err(|e| format!("sethostname: {e}"))?;
+    if let Some(domainname) = init.domainname.as_deref().filter(|d| !d.is_empty()) {
+        set_domainname(domainname)?;
+    }
     if init.readonly {
         rootfs::make_root_readonly()?;
+    }
+    Ok(())
+}
+
+fn set_domainname(name: &str) -> Result<(), String> {
+    // SAFETY: the pointer and length describe `name`'s bytes, alive for the call.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc != 0 {
+        return Err(format!(
+            "setdomainname: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -143,6 +169,9 @@ fn prepare_process(p: &ProcessPlan) -> Result<Exec, String> {
         argv: cstrings(&p.args, "process.args")?,
         envp: cstrings(&p.env, "process.env")?,
     };
+    if !p.no_new_privileges {
+        seccomp::install(&p.seccomp).map_err(|e| format!("install seccomp: {e}"))?;
+    }
     user::switch_user(p.uid, p.gid, &p.additional_gids)
         .map_err(|e| format!("switch to uid {} gid {}: {e}", p.uid, p.gid))?;
     caps::set_process_caps(&p.caps).map_err(|e| format!("set capabilities: {e}"))?;

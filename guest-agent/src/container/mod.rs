@@ -7,6 +7,8 @@
 //! - `namespaces`: the pod's shared namespaces and a container's namespace fds.
 //! - `rootfs`: the overlay root (agent side) and switching into it (helper side).
 //! - `mounts`, `caps`, `user`: the spec's mounts, capabilities, user and rlimits.
+//! - `devices`: the device allow-list (a cgroup v2 BPF device program); `seccomp`: the spec's
+//!   seccomp profile, compiled for the helper to install.
 //! - `spawn`, `channel`, `helper`: starting the agent binary again as the setup helper in
 //!   the container's namespaces, and what it does before it execs the container process.
 //! - `create`, `exec`: the two ways a process enters a container.
@@ -20,6 +22,8 @@ mod caps;
 pub mod cgroup;
 mod channel;
 pub(crate) mod create;
+mod dev_nodes;
+pub mod devices;
 mod error;
 mod exec;
 mod helper;
@@ -27,6 +31,7 @@ mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 mod spawn;
 pub mod spec;
 pub mod stdio;
@@ -105,6 +110,10 @@ pub struct Container {
     rootfs: Mutex<PreparedRootfs>,
     reaper: Reaper,
     cgroup_namespace: bool,
+    /// The container's seccomp filters, for its exec processes too (as runc does).
+    seccomp: Vec<seccomp::CompiledFilter>,
+    /// `process.oomScoreAdj` of the init, for exec processes that set none.
+    oom_score_adj: Option<i32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -235,6 +244,13 @@ impl Container {
     /// Changes the resource limits live (UpdateContainer).
     pub fn update(&self, resources: &Resources) -> Result<(), ContainerError> {
         spec::validate_resources(resources, "linux.resources")?;
+        if !resources.devices.is_empty() {
+            return Err(spec::SpecError::new(
+                "linux.resources.devices",
+                "cannot change after create: the device program is fixed for the container's life",
+            )
+            .into());
+        }
         Ok(self.cgroup.apply(resources, "linux.resources")?)
     }
 

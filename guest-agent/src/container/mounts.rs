@@ -1,6 +1,14 @@
 //! The spec's mounts: option parsing (pure), resolving destinations inside the rootfs without
 //! following symlinks out of it, and (in the helper, in the container's mount namespace)
-//! mounting them plus the standard `/dev` nodes, masked and read-only paths.
+//! mounting them, masked and read-only paths (the `/dev` nodes are `dev_nodes`').
+//!
+//! `nodev` everywhere: every mount the engine makes for a container is `nodev` (the overlay
+//! root, the `/dev` tmpfs, `/dev/shm`, `/dev/mqueue`, `/proc`, `/sys`, cgroup2, every tmpfs
+//! and bind mount, masked and read-only paths), except `devpts` (its pty nodes must open; no
+//! one can `mknod` in a devpts). The nodes a container may use are each bind-mounted onto
+//! themselves without `nodev` (`dev_nodes`), so a node made with `mknod` anywhere writable,
+//! `/dev` included, cannot be opened, whatever the device cgroup says. The `dev` option is
+//! refused by validation.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -9,7 +17,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::spec::Mount;
 
@@ -187,18 +194,28 @@ fn split(path: &str) -> VecDeque<String> {
         .collect()
 }
 
-fn io_err(what: String) -> impl FnOnce(io::Error) -> String {
+pub(super) fn io_err(what: String) -> impl FnOnce(io::Error) -> String {
     move |e| format!("{what}: {e}")
 }
 
-fn nix_err(what: String) -> impl FnOnce(nix::Error) -> String {
+pub(super) fn nix_err(what: String) -> impl FnOnce(nix::Error) -> String {
     move |e| format!("{what}: {e}")
+}
+
+/// The mount flags of a mount of `kind` with `options`: the options' flags, plus `nodev` for
+/// everything but devpts (see the module doc). Pure.
+pub fn mount_flags(kind: MountKind, options: &MountOptions) -> MsFlags {
+    match kind {
+        MountKind::Devpts => options.flags,
+        _ => options.flags | MsFlags::MS_NODEV,
+    }
 }
 
 /// Mounts one spec mount under `root` (in the helper). Returns the resolved destination.
 pub fn mount_one(root: &Path, m: &Mount) -> Result<PathBuf, String> {
     let options = parse_options(&m.options)?;
     let kind = MountKind::of(m.kind.as_deref(), options.bind)?;
+    let flags = mount_flags(kind, &options);
     let dest =
         secure_join(root, &m.destination).map_err(io_err(format!("resolve {}", m.destination)))?;
     let data = options.data.join(",");
@@ -211,17 +228,15 @@ pub fn mount_one(root: &Path, m: &Mount) -> Result<PathBuf, String> {
         }
         mount(Some(source), &dest, None::<&str>, flags, None::<&str>)
             .map_err(nix_err(format!("bind {source} on {}", m.destination)))?;
-        // Per-mount flags (ro, nosuid, ...) of a bind need a remount.
-        if !options.flags.is_empty() {
-            mount(
-                None::<&str>,
-                &dest,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | options.flags,
-                None::<&str>,
-            )
-            .map_err(nix_err(format!("remount bind {}", m.destination)))?;
-        }
+        // Per-mount flags (ro, nosuid, nodev, ...) of a bind need a remount.
+        mount(
+            None::<&str>,
+            &dest,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .map_err(nix_err(format!("remount bind {}", m.destination)))?;
     } else {
         make_mount_point(&dest, true)?;
         let source = m.source.as_deref().unwrap_or(kind.fstype());
@@ -229,7 +244,7 @@ pub fn mount_one(root: &Path, m: &Mount) -> Result<PathBuf, String> {
             Some(source),
             &dest,
             Some(kind.fstype()),
-            options.flags,
+            flags,
             (!data.is_empty()).then_some(data.as_str()),
         )
         .map_err(nix_err(format!(
@@ -245,7 +260,7 @@ pub fn mount_one(root: &Path, m: &Mount) -> Result<PathBuf, String> {
     Ok(dest)
 }
 
-fn make_mount_point(dest: &Path, dir: bool) -> Result<(), String> {
+pub(super) fn make_mount_point(dest: &Path, dir: bool) -> Result<(), String> {
     if dest.exists() {
         return Ok(());
     }
@@ -267,59 +282,6 @@ fn make_mount_point(dest: &Path, dir: bool) -> Result<(), String> {
             .mode(0o644)
             .open(dest)
             .map_err(io_err(format!("create {}", dest.display())))?;
-    }
-    Ok(())
-}
-
-/// The standard device nodes: name, major, minor.
-const DEVICES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
-/// Creates the standard nodes and links in `<root>/dev` where they are missing: null zero
-/// full random urandom tty (0666), `ptmx -> pts/ptmx`, `fd`, `stdin`, `stdout`, `stderr`.
-pub fn populate_dev(root: &Path) -> Result<(), String> {
-    let dev = secure_join(root, "/dev").map_err(io_err("resolve /dev".into()))?;
-    make_mount_point(&dev, true)?;
-    for (name, major, minor) in DEVICES {
-        let path = dev.join(name);
-        if path.symlink_metadata().is_ok() {
-            continue;
-        }
-        mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .map_err(nix_err(format!("mknod /dev/{name}")))?;
-        // mknod applies the umask: set the mode exactly.
-        nix::sys::stat::fchmodat(
-            nix::fcntl::AT_FDCWD,
-            &path,
-            Mode::from_bits_truncate(0o666),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .map_err(nix_err(format!("chmod /dev/{name}")))?;
-    }
-    let links = [
-        ("ptmx", "pts/ptmx"),
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ];
-    for (name, target) in links {
-        let path = dev.join(name);
-        if path.symlink_metadata().is_ok() {
-            continue;
-        }
-        std::os::unix::fs::symlink(target, &path).map_err(io_err(format!("link /dev/{name}")))?;
     }
     Ok(())
 }
@@ -375,7 +337,7 @@ pub fn mask_paths(root: &Path, paths: &[String]) -> Result<(), String> {
                 Some("tmpfs"),
                 &target,
                 Some("tmpfs"),
-                MsFlags::MS_RDONLY,
+                MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
                 Some("size=0"),
             )
         } else {
@@ -460,6 +422,29 @@ mod tests {
             .unwrap_err()
             .contains("shared propagation"));
         assert!(opts(&["mode=1,uid=0"]).unwrap_err().contains("comma"));
+    }
+
+    #[test]
+    fn test_mount_flags_nodev_but_devpts() {
+        let o = opts(&["nosuid", "ro"]).unwrap();
+        for kind in [
+            MountKind::Proc,
+            MountKind::Sysfs,
+            MountKind::Tmpfs,
+            MountKind::Mqueue,
+            MountKind::Cgroup2,
+            MountKind::Bind,
+        ] {
+            assert_eq!(
+                mount_flags(kind, &o),
+                MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            mount_flags(MountKind::Devpts, &o),
+            MsFlags::MS_NOSUID | MsFlags::MS_RDONLY
+        );
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub fn prepare(base: &Path, source: &RootfsSource) -> Result<PreparedRootfs, Roo
             Some(Path::new("tmpfs")),
             base,
             Some("tmpfs"),
-            MsFlags::MS_NOSUID,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some("mode=0700"),
         )?;
         for dir in ["upper", "work", "rootfs"] {
@@ -136,11 +136,12 @@ pub fn prepare(base: &Path, source: &RootfsSource) -> Result<PreparedRootfs, Roo
             base.join("upper").display(),
             base.join("work").display()
         );
+        // nodev: a node made anywhere in the root cannot be opened (see `mounts`).
         do_mount(
             Some(Path::new("overlay")),
             &prepared.rootfs,
             Some("overlay"),
-            MsFlags::empty(),
+            MsFlags::MS_NODEV,
             Some(&data),
         )?;
         // The merged root takes the mode of `upper/`: make it 0755 whatever the agent's umask.
@@ -353,13 +354,14 @@ pub fn enter(rootfs: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// In the helper, inside the container: makes `/` read-only (`root.readonly`).
+/// In the helper, inside the container: makes `/` read-only (`root.readonly`), keeping it
+/// `nodev` (a bind remount sets every per-mount flag anew).
 pub fn make_root_readonly() -> Result<(), String> {
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
         None::<&str>,
     )
     .map_err(|e| format!("make the root read-only: {e}"))

@@ -99,6 +99,7 @@ impl From<ContainerError> for RpcError {
             ContainerError::Spec(_)
             | ContainerError::Cgroup(_)
             | ContainerError::Rootfs(_)
+            | ContainerError::Devices { .. }
             | ContainerError::Spawn(_)
             | ContainerError::Setup { .. }
             | ContainerError::Leftover { .. }

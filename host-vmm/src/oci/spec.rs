@@ -3,8 +3,8 @@
 //!
 //! The shape is guest-agent's (`container::spec`): camelCase OCI field names, the default
 //! spec of `runc spec` with Docker's 14 default capabilities, `RLIMIT_NOFILE` 1024,
-//! `noNewPrivileges`, and the standard mounts (proc, /dev tmpfs, devpts, shm, mqueue,
-//! read-only sysfs).
+//! `noNewPrivileges`, the standard mounts (proc, /dev tmpfs, devpts, shm, mqueue,
+//! read-only sysfs) and Docker's default seccomp profile (`protocol::seccomp_profile`).
 
 use serde_json::{json, Value};
 
@@ -58,6 +58,40 @@ fn mount(destination: &str, kind: &str, options: &[&str]) -> Value {
     })
 }
 
+/// Docker's default seccomp profile for the default capabilities, as OCI `linux.seccomp`, for
+/// this machine's architecture (the guest's).
+pub fn default_seccomp() -> Value {
+    use protocol::seccomp_profile as docker;
+    let arch = std::env::consts::ARCH;
+    let syscalls: Vec<Value> = docker::profile(&DEFAULT_CAPS, arch)
+        .into_iter()
+        .map(|rule| {
+            let mut entry = json!({ "names": rule.names, "action": rule.action });
+            if let Some(errno) = rule.errno_ret {
+                entry["errnoRet"] = json!(errno);
+            }
+            if !rule.args.is_empty() {
+                let args: Vec<Value> = rule
+                    .args
+                    .iter()
+                    .map(|a| {
+                        json!({ "index": a.index, "value": a.value, "valueTwo": a.value_two,
+                                "op": a.op })
+                    })
+                    .collect();
+                entry["args"] = json!(args);
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "defaultAction": docker::DEFAULT_ACTION,
+        "defaultErrnoRet": docker::DEFAULT_ERRNO,
+        "architectures": docker::oci_arch(arch).into_iter().collect::<Vec<_>>(),
+        "syscalls": syscalls,
+    })
+}
+
 /// The spec of a container run without a bundle: `args` as root in `/` with hostname
 /// `hostname`, the default environment, capabilities, mounts and namespaces.
 pub fn default_spec(hostname: &str) -> Value {
@@ -94,6 +128,7 @@ pub fn default_spec(hostname: &str) -> Value {
             "namespaces": namespaces,
             "maskedPaths": strings(&MASKED_PATHS),
             "readonlyPaths": strings(&READONLY_PATHS),
+            "seccomp": default_seccomp(),
         },
     })
 }
@@ -327,6 +362,28 @@ mod tests {
         assert!(super::super::check_spec_namespaces(&spec).is_empty());
         // Nothing to run until a command is applied.
         assert!(check_args(&spec).is_err());
+    }
+
+    #[test]
+    fn test_default_spec_has_dockers_seccomp_profile() {
+        let seccomp = &default_spec("box")["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(seccomp["defaultErrnoRet"], 1);
+        let rules = seccomp["syscalls"].as_array().unwrap();
+        let named = |name: &str| {
+            rules
+                .iter()
+                .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == name))
+                .collect::<Vec<_>>()
+        };
+        assert!(!named("read").is_empty());
+        // Not for the default capabilities: no namespaces, mounts or kernel log.
+        for name in ["unshare", "mount", "setns", "syslog"] {
+            assert!(named(name).is_empty(), "{name}");
+        }
+        let clone = named("clone");
+        assert_eq!(clone[0]["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
+        assert_eq!(named("clone3")[0]["errnoRet"], 38);
     }
 
     #[test]

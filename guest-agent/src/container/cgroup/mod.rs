@@ -1,5 +1,6 @@
-//! cgroup v2 for containers, by writing the interface files directly (no cgroups-rs: it pulls
-//! zbus and doubles the agent's build).
+//! cgroup v2 for containers, by writing the interface files directly (no cgroups-rs: 0.4+
+//! pulls zbus, and 0.3 has no cgroup v2 device support; measured in ARCHITECTURE.md). The
+//! device allow-list is `container::devices`.
 //!
 //! Layout: `<root>/sandbox` for the pod, with the controllers the root offers enabled in its
 //! `cgroup.subtree_control`, and one child `<root>/sandbox/<container id>` per container. The
@@ -327,6 +328,7 @@ mod tests {
             memory: Some(MemoryResources {
                 limit: Some(64 << 20),
                 swap: Some(64 << 20),
+                ..Default::default()
             }),
             pids: Some(PidsResources { limit: Some(32) }),
             ..Default::default()
@@ -348,6 +350,7 @@ mod tests {
             memory: Some(MemoryResources {
                 limit: Some(-7),
                 swap: None,
+                ..Default::default()
             }),
             pids: Some(PidsResources { limit: Some(32) }),
             ..Default::default()

@@ -166,7 +166,11 @@ mod tests {
 
     fn memory(limit: Option<i64>, swap: Option<i64>) -> Resources {
         Resources {
-            memory: Some(MemoryResources { limit, swap }),
+            memory: Some(MemoryResources {
+                limit,
+                swap,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -240,6 +244,7 @@ mod tests {
             period: Some(100_000),
             cpus: Some("0-1".into()),
             mems: Some("0".into()),
+            ..Default::default()
         }));
         assert_eq!(
             w,

@@ -1,15 +1,49 @@
 //! The spec of a container started without a bundle (`host-vmm run -- CMD`):
-//! what `runc spec` writes, with Docker's default capabilities.
+//! what `runc spec` writes, with Docker's default capabilities and seccomp profile.
 
 use std::collections::BTreeMap;
 
-use super::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, Spec, User};
+use super::{
+    Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, Seccomp, SeccompArg,
+    SeccompSyscall, Spec, User,
+};
 pub use protocol::oci_defaults::DEFAULT_PATH;
 use protocol::oci_defaults::{DEFAULT_CAPS, DEFAULT_MOUNTS, MASKED_PATHS, READONLY_PATHS};
 
+/// Docker's default seccomp profile for a process with capabilities `caps`, on this
+/// architecture (`protocol::seccomp_profile`).
+pub fn default_seccomp(caps: &[&str]) -> Seccomp {
+    use protocol::seccomp_profile as docker;
+    let arch = std::env::consts::ARCH;
+    Seccomp {
+        default_action: docker::DEFAULT_ACTION.into(),
+        default_errno_ret: Some(docker::DEFAULT_ERRNO),
+        architectures: docker::oci_arch(arch).into_iter().map(Into::into).collect(),
+        syscalls: docker::profile(caps, arch)
+            .into_iter()
+            .map(|rule| SeccompSyscall {
+                names: rule.names.iter().map(|n| n.to_string()).collect(),
+                action: rule.action.into(),
+                errno_ret: rule.errno_ret,
+                args: rule
+                    .args
+                    .iter()
+                    .map(|a| SeccompArg {
+                        index: a.index,
+                        value: a.value,
+                        value_two: Some(a.value_two),
+                        op: a.op.into(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// A complete spec running `args` as root in `/`, with hostname `hostname`, the standard
 /// mounts (proc, /dev tmpfs, devpts, shm, mqueue, read-only sysfs), Docker's default
-/// capabilities, `RLIMIT_NOFILE` 1024 and `noNewPrivileges`.
+/// capabilities and seccomp profile, `RLIMIT_NOFILE` 1024 and `noNewPrivileges`.
 pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
     let caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     let mount = |destination: &str, kind: &str, options: &[&str]| Mount {
@@ -17,6 +51,7 @@ pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
         kind: Some(kind.into()),
         source: Some(kind.into()),
         options: options.iter().map(|o| o.to_string()).collect(),
+        ..Default::default()
     };
     Spec {
         oci_version: "1.0.2".into(),
@@ -39,6 +74,7 @@ pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
                 soft: 1024,
             }],
             no_new_privileges: true,
+            ..Default::default()
         }),
         root: Some(Root {
             path: "rootfs".into(),
@@ -60,8 +96,11 @@ pub fn default_spec(args: Vec<String>, hostname: &str) -> Spec {
             resources: None,
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+            seccomp: Some(default_seccomp(&DEFAULT_CAPS)),
+            ..Default::default()
         }),
         annotations: BTreeMap::new(),
+        ..Default::default()
     }
 }
 

@@ -2,10 +2,12 @@
 
 use std::collections::HashSet;
 
-use super::{Mount, Namespace, Process, Resources, Spec, SpecError};
+use super::{Linux, LinuxDevice, Mount, Namespace, Process, Resources, Spec, SpecError};
 use crate::container::caps::CapSet;
 use crate::container::cgroup::resource_writes;
+use crate::container::devices::rules as device_rules;
 use crate::container::mounts::{parse_options, MountKind};
+use crate::container::seccomp;
 use crate::container::user::rlimit_resource;
 
 /// Longest hostname the kernel takes (`__NEW_UTS_LEN`).
@@ -19,22 +21,138 @@ pub(super) fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
         .as_ref()
         .ok_or_else(|| SpecError::new("process", "missing: a container needs a process to run"))?;
     validate_process(process, "process")?;
+    spec.hooks.refuse(
+        "hooks",
+        "hooks run programs on the host at the host runtime's steps; the agent in the VM \
+         cannot run them",
+    )?;
+    for (field, section) in [
+        ("solaris", &spec.solaris),
+        ("windows", &spec.windows),
+        ("vm", &spec.vm),
+        ("zos", &spec.zos),
+    ] {
+        section.refuse(field, "containers here are Linux containers")?;
+    }
     if let Some(hostname) = &spec.hostname {
         validate_hostname(hostname, "hostname")?;
+    }
+    if let Some(domainname) = &spec.domainname {
+        validate_hostname(domainname, "domainname")?;
     }
     for (i, mount) in spec.mounts.iter().enumerate() {
         validate_mount(mount, &format!("mounts[{i}]"))?;
     }
     if let Some(linux) = &spec.linux {
-        validate_namespaces(&linux.namespaces)?;
-        if let Some(resources) = &linux.resources {
-            validate_resources(resources, "linux.resources")?;
+        validate_linux(linux)?;
+    }
+    Ok(())
+}
+
+fn validate_linux(linux: &Linux) -> Result<(), SpecError> {
+    validate_namespaces(&linux.namespaces)?;
+    if let Some(resources) = &linux.resources {
+        validate_resources(resources, "linux.resources")?;
+    }
+    for (i, path) in linux.masked_paths.iter().enumerate() {
+        absolute(path, &format!("linux.maskedPaths[{i}]"))?;
+    }
+    for (i, path) in linux.readonly_paths.iter().enumerate() {
+        absolute(path, &format!("linux.readonlyPaths[{i}]"))?;
+    }
+    let mut paths = HashSet::new();
+    for (i, device) in linux.devices.iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        validate_device(device, &field)?;
+        if !paths.insert(device.path.trim_end_matches('/')) {
+            return Err(SpecError::new(
+                format!("{field}.path"),
+                format!("{} given twice", device.path),
+            ));
         }
-        for (i, path) in linux.masked_paths.iter().enumerate() {
-            absolute(path, &format!("linux.maskedPaths[{i}]"))?;
+    }
+    if let Some(profile) = &linux.seccomp {
+        seccomp::plan(profile)?;
+    }
+    match linux.rootfs_propagation.as_deref() {
+        None | Some("" | "private" | "rprivate") => {}
+        Some(other) => {
+            return Err(SpecError::new(
+                "linux.rootfsPropagation",
+                format!(
+                    "{other:?} is not supported: a container's mounts are always private \
+                     (\"private\" or \"rprivate\")"
+                ),
+            ))
         }
-        for (i, path) in linux.readonly_paths.iter().enumerate() {
-            absolute(path, &format!("linux.readonlyPaths[{i}]"))?;
+    }
+    let unsupported = [
+        (
+            "linux.uidMappings",
+            &linux.uid_mappings,
+            "user namespaces are not supported",
+        ),
+        (
+            "linux.gidMappings",
+            &linux.gid_mappings,
+            "user namespaces are not supported",
+        ),
+        (
+            "linux.timeOffsets",
+            &linux.time_offsets,
+            "time namespaces are not supported",
+        ),
+        ("linux.sysctl", &linux.sysctl, "sysctls are not implemented"),
+        (
+            "linux.mountLabel",
+            &linux.mount_label,
+            "the guest kernel has no SELinux",
+        ),
+        (
+            "linux.intelRdt",
+            &linux.intel_rdt,
+            "there is no Intel RDT in the VM",
+        ),
+        ("linux.personality", &linux.personality, "not implemented"),
+        (
+            "linux.memoryPolicy",
+            &linux.memory_policy,
+            "not implemented",
+        ),
+        ("linux.netDevices", &linux.net_devices, "not implemented"),
+    ];
+    for (field, value, why) in unsupported {
+        value.refuse(field, why)?;
+    }
+    Ok(())
+}
+
+/// A `linux.devices[]` node: an absolute path under `/dev` (nodes elsewhere could not be
+/// opened: every other mount is `nodev`), a known type and exact numbers.
+fn validate_device(device: &LinuxDevice, field: &str) -> Result<(), SpecError> {
+    let path_field = format!("{field}.path");
+    absolute(&device.path, &path_field)?;
+    let inside_dev = device
+        .path
+        .strip_prefix("/dev/")
+        .is_some_and(|rest| !rest.is_empty() && !rest.split('/').any(|c| c == ".." || c == "."));
+    if !inside_dev {
+        return Err(SpecError::new(
+            path_field,
+            format!(
+                "{:?} must be a path under /dev/ without . or ..: everything else is mounted \
+                 nodev",
+                device.path
+            ),
+        ));
+    }
+    device_rules::node_rule(device, field)?;
+    if let Some(mode) = device.file_mode {
+        if mode & !0o7777 != 0 {
+            return Err(SpecError::new(
+                format!("{field}.fileMode"),
+                format!("{mode:#o} holds more than permission bits (at most 0o7777)"),
+            ));
         }
     }
     Ok(())
@@ -92,6 +210,38 @@ pub fn validate_process(process: &Process, field: &str) -> Result<(), SpecError>
             CapSet::from_names(list, &format!("{field}.capabilities.{name}"))?;
         }
     }
+    let unsupported = [
+        (
+            "apparmorProfile",
+            &process.apparmor_profile,
+            "the guest kernel has no AppArmor",
+        ),
+        (
+            "selinuxLabel",
+            &process.selinux_label,
+            "the guest kernel has no SELinux",
+        ),
+        ("ioPriority", &process.io_priority, "not implemented"),
+        ("scheduler", &process.scheduler, "not implemented"),
+        (
+            "execCPUAffinity",
+            &process.exec_cpu_affinity,
+            "not implemented",
+        ),
+        ("commandLine", &process.command_line, "Windows only"),
+        ("user.username", &process.user.username, "Windows only"),
+    ];
+    for (name, value, why) in unsupported {
+        value.refuse(&format!("{field}.{name}"), why)?;
+    }
+    if let Some(adj) = process.oom_score_adj {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(SpecError::new(
+                format!("{field}.oomScoreAdj"),
+                format!("{adj} is not from -1000 to 1000"),
+            ));
+        }
+    }
     let mut seen = HashSet::new();
     for (i, limit) in process.rlimits.iter().enumerate() {
         let f = format!("{field}.rlimits[{i}]");
@@ -119,6 +269,56 @@ pub fn validate_process(process: &Process, field: &str) -> Result<(), SpecError>
 
 /// Checks `linux.resources` (also an update request); `field` is its name in errors.
 pub fn validate_resources(resources: &Resources, field: &str) -> Result<(), SpecError> {
+    let not_implemented = "not implemented";
+    let mut unsupported = vec![
+        ("blockIO", &resources.block_io, not_implemented),
+        (
+            "hugepageLimits",
+            &resources.hugepage_limits,
+            not_implemented,
+        ),
+        ("rdma", &resources.rdma, not_implemented),
+        ("unified", &resources.unified, not_implemented),
+        ("network", &resources.network, "cgroup v1 only"),
+    ];
+    if let Some(m) = &resources.memory {
+        unsupported.extend([
+            ("memory.reservation", &m.reservation, not_implemented),
+            ("memory.kernel", &m.kernel, "cgroup v1 only"),
+            ("memory.kernelTCP", &m.kernel_tcp, "cgroup v1 only"),
+            ("memory.swappiness", &m.swappiness, "cgroup v1 only"),
+            (
+                "memory.disableOOMKiller",
+                &m.disable_oom_killer,
+                "cgroup v1 only",
+            ),
+            (
+                "memory.checkBeforeUpdate",
+                &m.check_before_update,
+                not_implemented,
+            ),
+        ]);
+        if m.use_hierarchy == Some(false) {
+            return Err(SpecError::new(
+                format!("{field}.memory.useHierarchy"),
+                "false is not supported: cgroup v2 is always hierarchical",
+            ));
+        }
+    }
+    if let Some(c) = &resources.cpu {
+        unsupported.extend([
+            ("cpu.burst", &c.burst, not_implemented),
+            ("cpu.realtimeRuntime", &c.realtime_runtime, not_implemented),
+            ("cpu.realtimePeriod", &c.realtime_period, not_implemented),
+            ("cpu.idle", &c.idle, not_implemented),
+        ]);
+    }
+    for (name, value, why) in unsupported {
+        value.refuse(&format!("{field}.{name}"), why)?;
+    }
+    for (i, rule) in resources.devices.iter().enumerate() {
+        device_rules::cgroup_rule(rule, &format!("{field}.devices[{i}]"))?;
+    }
     resource_writes(resources, field).map(|_| ())
 }
 
@@ -143,6 +343,21 @@ fn validate_mount(mount: &Mount, field: &str) -> Result<(), SpecError> {
     }
     let options = parse_options(&mount.options)
         .map_err(|problem| SpecError::new(format!("{field}.options"), problem))?;
+    if mount.options.iter().any(|o| o == "dev") {
+        return Err(SpecError::new(
+            format!("{field}.options"),
+            "\"dev\" is not allowed: every mount but the engine's own /dev nodes is nodev; \
+             list device nodes in linux.devices",
+        ));
+    }
+    mount.uid_mappings.refuse(
+        &format!("{field}.uidMappings"),
+        "user namespaces are not supported",
+    )?;
+    mount.gid_mappings.refuse(
+        &format!("{field}.gidMappings"),
+        "user namespaces are not supported",
+    )?;
     let kind = MountKind::of(mount.kind.as_deref(), options.bind)
         .map_err(|problem| SpecError::new(format!("{field}.type"), problem))?;
     if kind == MountKind::Bind {
@@ -400,6 +615,7 @@ mod tests {
                 kind: Some("bind".into()),
                 source: Some("data".into()),
                 options: vec!["rbind".into()],
+                ..Default::default()
             })
         });
         let n = rel_bind.mounts.len() - 1;
@@ -416,6 +632,7 @@ mod tests {
                 memory: Some(MemoryResources {
                     limit: Some(-5),
                     swap: None,
+                    ..Default::default()
                 }),
                 ..Default::default()
             })
