@@ -17,6 +17,7 @@ pub mod image;
 pub mod kvm;
 pub mod memory;
 pub mod oci;
+pub mod os;
 pub mod sandbox;
 pub mod units;
 pub mod vmm;
