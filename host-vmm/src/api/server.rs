@@ -41,10 +41,12 @@ pub struct ApiServer {
 impl ApiServer {
     pub fn start(path: &Path, handler: Arc<dyn ApiHandler>) -> Result<Self, ApiServerError> {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|source| ApiServerError::Bind {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // 0600 before it listens: `disk-add` opens host paths as the VMM's user.
+        let listener =
+            crate::os::socket::bind_private(path).map_err(|source| ApiServerError::Bind {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()

@@ -5,10 +5,10 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::os::file::same_file;
 use crate::os::file::{create_new_private, open_nofollow};
 use crate::os::flock::{lock, try_lock, unlock, LockKind};
 
@@ -83,14 +83,6 @@ pub fn probe(path: &Path, kind: LockKind) -> io::Result<PidState> {
     }
     let pid = read_pid(&file);
     Ok(PidState::Live { pid, file })
-}
-
-/// Is `path` (not followed) the very file `file` is open on?
-pub fn same_file(file: &File, path: &Path) -> bool {
-    match (file.metadata(), std::fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 /// Has the owner of the pid file `file` released its lock (exited)?
