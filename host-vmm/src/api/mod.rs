@@ -9,7 +9,7 @@ pub mod handler;
 pub mod protocol;
 pub mod server;
 
-pub use client::{memory_request, request, ApiClientError};
+pub use client::{memory_request, request, request_with_timeout, ApiClientError};
 pub use handler::VmmApi;
-pub use protocol::{DiskStatus, MemoryStatus, Request, Response};
+pub use protocol::{DiskStatus, MemoryStatus, Request, Response, SandboxStatus};
 pub use server::{ApiHandler, ApiServer, ApiServerError};

@@ -248,6 +248,16 @@ impl RuntimeDir {
         self.dir.join("agent.log")
     }
 
+    /// For a reader: does the owner still hold the lock?
+    pub fn is_live(&self) -> Result<bool, RuntimeDirError> {
+        let Some(file) = &self.pid_file else {
+            return Ok(self.owner.is_some());
+        };
+        released(file)
+            .map(|free| !free)
+            .map_err(io_err(&self.dir.join(PID_FILE), "cannot probe"))
+    }
+
     /// For a reader: waits until the sandbox is gone (its owner released the lock and its
     /// directory is no longer at its path), polling every `poll`, at most `timeout`.
     pub fn wait_gone(&self, timeout: Duration, poll: Duration) -> Result<(), RuntimeDirError> {
