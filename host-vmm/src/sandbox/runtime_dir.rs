@@ -16,6 +16,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,12 @@ impl RuntimeDir {
     pub fn create(root: &Path, id: &str) -> Result<Self, RuntimeDirError> {
         validate_id(id)?;
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            // 0755 even under umask 0: a world-writable parent would let others move the
+            // root away.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
                 .map_err(io_err(parent, "cannot create the runtime root's parent"))?;
         }
         ensure_private_dir(root)?;
