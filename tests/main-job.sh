@@ -9,7 +9,11 @@ set -eu
 cfg="$REPO/configuration.toml"
 echo "== host-vmm config show --config $cfg"
 host-vmm config show --config "$cfg"
-export HOST_VMM_RUNTIME_DIR="/tmp/host-vmm-main-job"
+# A fresh private directory (mktemp -d: 0700, ours), not a fixed name another user could
+# create first; removed at the end (host-vmm leaves it empty).
+HOST_VMM_RUNTIME_DIR=$(mktemp -d "${TMPDIR:-/tmp}/host-vmm-main-job.XXXXXX")
+export HOST_VMM_RUNTIME_DIR
+trap 'rmdir "$HOST_VMM_RUNTIME_DIR" 2>/dev/null || true' EXIT
 # shellcheck disable=SC2016 # expanded by the container's shell
 cmd='echo "hello from a container: $(uname -n), kernel $(uname -r), pid $$"; cat /proc/self/cgroup'
 echo "== host-vmm run --config $cfg -- sh -c '$cmd'"

@@ -20,6 +20,7 @@ pub mod image;
 pub mod kvm;
 pub mod memory;
 pub mod oci;
+pub mod os;
 pub mod sandbox;
 pub mod threads;
 pub mod units;

@@ -116,6 +116,21 @@ enum Command {
     Ps { sandbox: String },
     /// A container's resource usage, one key=value per line.
     Stats { sandbox: String, container: String },
+    /// Stop a running sandbox (as SIGTERM to its host-vmm: the VM and its containers stop,
+    /// its runtime directory is removed) and wait until it is gone.
+    Stop {
+        id: String,
+        /// Give up (exit 1) if it is not gone after SECS.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        timeout: u64,
+    },
+    /// The sandboxes in the runtime directory: id, state, pid, uptime, vCPUs, memory (MiB),
+    /// containers. A directory whose host-vmm is gone shows as stale.
+    List {
+        /// A JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change a running container's limits (cgroup v2 in the guest, live). A memory
     /// limit above what the sandbox has grows the sandbox first (memory hotplug).
     Update {
@@ -378,6 +393,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", cmd::containers::stats(&sandbox, &container)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Stop { id, timeout } => {
+            cmd::stop::stop(&id, std::time::Duration::from_secs(timeout))?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => {
+            print!("{}", cmd::list::list(json)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Update {
             sandbox,
             container,
@@ -628,6 +652,10 @@ mod tests {
             &["host-vmm", "delete", "p", "c"],
             &["host-vmm", "ps", "p"],
             &["host-vmm", "stats", "p", "c"],
+            &["host-vmm", "stop", "p"],
+            &["host-vmm", "stop", "p", "--timeout", "5"],
+            &["host-vmm", "list"],
+            &["host-vmm", "list", "--json"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

@@ -14,7 +14,7 @@
 //! characters are escaped (no terminal escapes reach stderr), and the file stops growing at
 //! `max_file_bytes` (one note line says so). One thread (`agent-log`) serves the connection.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -79,7 +79,8 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// Listens on `listen` (replacing a stale socket file) and appends lines to `file`.
+    /// Listens on `listen` (replacing a stale socket file) and writes lines to `file`, which
+    /// must not exist yet: a file or symlink in its place is refused (`AlreadyExists`).
     pub fn start(listen: &Path, file: &Path, opts: LogSinkOptions) -> Result<Self, LogSinkError> {
         let listen_err = |source| LogSinkError::Listen {
             path: listen.to_path_buf(),
@@ -89,12 +90,11 @@ impl LogSink {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(listen_err(e)),
             _ => {}
         }
-        let listener = UnixListener::bind(listen).map_err(listen_err)?;
-        let out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(file)
-            .map_err(|source| LogSinkError::Open {
+        // 0600 before it listens.
+        let listener = crate::os::socket::bind_private(listen).map_err(listen_err)?;
+        // A new file, never through a symlink (O_EXCL | O_NOFOLLOW, 0600).
+        let out =
+            crate::os::file::create_new_private(file).map_err(|source| LogSinkError::Open {
                 path: file.to_path_buf(),
                 source,
             })?;
@@ -472,6 +472,35 @@ mod tests {
         thread::sleep(Duration::from_millis(50));
         drop(sink); // joins the thread: must not hang on the idle connection
         drop(c);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Finding 5: a symlink planted as agent.log is not followed (the sink refuses to start
+    /// and the link's target is untouched); the socket and the file are the owner's only.
+    #[test]
+    fn test_sink_refuses_a_planted_agent_log_and_is_private() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = temp_dir("symlink");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let file = dir.join("agent.log");
+        std::os::unix::fs::symlink(&victim, &file).unwrap();
+        let listen = dir.join("log.sock");
+        let err = LogSink::start(&listen, &file, LogSinkOptions::default())
+            .err()
+            .expect("a symlink as agent.log must be refused");
+        assert!(
+            matches!(&err, LogSinkError::Open { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        std::fs::remove_file(&file).unwrap();
+        let _ = std::fs::remove_file(&listen);
+        let sink = LogSink::start(&listen, &file, LogSinkOptions::default()).unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&listen), 0o600);
+        assert_eq!(mode(&file) & 0o077, 0);
+        drop(sink);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

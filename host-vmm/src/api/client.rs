@@ -36,6 +36,15 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Send `req` to the server at `path` and return its answer.
 pub fn request(path: &Path, req: &Request) -> Result<Response, ApiClientError> {
+    request_with_timeout(path, req, TIMEOUT)
+}
+
+/// [`request`], waiting at most `timeout` for the answer.
+pub fn request_with_timeout(
+    path: &Path,
+    req: &Request,
+    timeout: Duration,
+) -> Result<Response, ApiClientError> {
     let stream = UnixStream::connect(path).map_err(|source| ApiClientError::Connect {
         path: path.to_path_buf(),
         source,
@@ -44,7 +53,8 @@ pub fn request(path: &Path, req: &Request) -> Result<Response, ApiClientError> {
         path: path.to_path_buf(),
         source,
     };
-    stream.set_read_timeout(Some(TIMEOUT)).map_err(io_err)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
     let mut line =
         serde_json::to_string(req).map_err(|e| ApiClientError::Malformed(e.to_string()))?;
     line.push('\n');

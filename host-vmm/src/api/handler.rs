@@ -1,13 +1,15 @@
 //! The running VMM's answers to control requests.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use super::protocol::{DiskStatus, MemoryStatus, Request, Response};
+use super::protocol::{DiskStatus, MemoryStatus, Request, Response, SandboxStatus};
 use super::server::ApiHandler;
 use crate::devices::virtio::block::hotplug::DiskHotplug;
 use crate::devices::virtio::block::DiskConfig;
 use crate::errors::error_chain;
 use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
+use crate::vmm::{ExitSignal, GuestExit};
 
 /// Serves the control socket for one VM.
 pub struct VmmApi {
@@ -17,6 +19,10 @@ pub struct VmmApi {
     boot_bytes: u64,
     /// `None` when the VM has no disk hot-plug slots.
     disks: Option<Arc<DiskHotplug>>,
+    vcpus: u32,
+    started: Instant,
+    /// What `Stop` requests (`None`: refused).
+    stop: Option<Arc<ExitSignal>>,
 }
 
 impl VmmApi {
@@ -25,6 +31,43 @@ impl VmmApi {
             hotplug,
             boot_bytes,
             disks: None,
+            vcpus: 0,
+            started: Instant::now(),
+            stop: None,
+        }
+    }
+
+    /// Report `vcpus` in `Status`.
+    pub fn with_vcpus(mut self, vcpus: u32) -> Self {
+        self.vcpus = vcpus;
+        self
+    }
+
+    /// Serve `Stop` by requesting the stop SIGTERM would (`GuestExit::Stopped`) on `exit`.
+    pub fn with_stop(mut self, exit: Arc<ExitSignal>) -> Self {
+        self.stop = Some(exit);
+        self
+    }
+
+    fn sandbox_status(&self) -> SandboxStatus {
+        SandboxStatus {
+            pid: std::process::id(),
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            vcpus: self.vcpus,
+            memory: self.status(),
+        }
+    }
+
+    fn stop(&self) -> Response {
+        let Some(exit) = &self.stop else {
+            return error("stop is unavailable on this control socket");
+        };
+        tracing::info!("stop requested over the control socket");
+        exit.request(GuestExit::Stopped {
+            signal: libc::SIGTERM,
+        });
+        Response::Stopping {
+            pid: std::process::id(),
         }
     }
 
@@ -101,6 +144,8 @@ impl ApiHandler for VmmApi {
     fn handle(&self, request: Request) -> Response {
         match request {
             Request::MemoryInfo => Response::Memory(self.status()),
+            Request::Status => Response::Sandbox(self.sandbox_status()),
+            Request::Stop => self.stop(),
             Request::MemoryAdd { bytes } => self.grow(|h| {
                 h.hotplug_memory(bytes).map(|r| {
                     tracing::info!(
@@ -150,5 +195,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn test_vmm_api_status_and_stop() {
+        let api = VmmApi::new(None, 256 << 20).with_vcpus(2);
+        match api.handle(Request::Status) {
+            Response::Sandbox(s) => {
+                assert_eq!((s.pid, s.vcpus), (std::process::id(), 2));
+                assert_eq!(s.memory.total_bytes, 256 << 20);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(api.handle(Request::Stop), Response::Error { .. }));
+        let exit = ExitSignal::new();
+        let api = api.with_stop(exit.clone());
+        assert!(!exit.is_requested());
+        assert_eq!(
+            api.handle(Request::Stop),
+            Response::Stopping {
+                pid: std::process::id()
+            }
+        );
+        assert_eq!(
+            exit.wait(),
+            GuestExit::Stopped {
+                signal: libc::SIGTERM
+            }
+        );
     }
 }

@@ -11,7 +11,7 @@ pub mod server;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
-pub use client::{memory_request, request, ApiClientError};
+pub use client::{memory_request, request, request_with_timeout, ApiClientError};
 pub use handler::VmmApi;
-pub use protocol::{DiskStatus, MemoryStatus, Request, Response};
+pub use protocol::{DiskStatus, MemoryStatus, Request, Response, SandboxStatus};
 pub use server::{ApiHandler, ApiServer, ApiServerError};

@@ -22,6 +22,22 @@ pub enum Request {
         read_only: bool,
         serial: String,
     },
+    /// The sandbox's pid, uptime, vCPUs and memory (`host-vmm list`).
+    Status,
+    /// Stop the sandbox the way SIGTERM to its host-vmm does (`host-vmm stop`). Answered
+    /// at once; the caller waits for the pid file's lock to go.
+    Stop,
+}
+
+/// A running sandbox, as `Status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStatus {
+    /// The host-vmm process serving it.
+    pub pid: u32,
+    /// Since its control socket started (just before the guest boots).
+    pub uptime_ms: u64,
+    pub vcpus: u32,
+    pub memory: MemoryStatus,
 }
 
 /// A hot-added disk.
@@ -55,7 +71,14 @@ pub struct MemoryStatus {
 pub enum Response {
     Memory(MemoryStatus),
     Disk(DiskStatus),
-    Error { message: String },
+    Sandbox(SandboxStatus),
+    /// `Stop` accepted: host-vmm `pid` is tearing the sandbox down.
+    Stopping {
+        pid: u32,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[cfg(test)]
@@ -87,6 +110,37 @@ mod tests {
             r#"{"op":"disk-add","path":"/i/a.erofs","read_only":true,"serial":"rootfs"}"#
         );
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn test_status_and_stop_wire_format() {
+        assert_eq!(
+            serde_json::to_string(&Request::Stop).unwrap(),
+            r#"{"op":"stop"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"status"}"#).unwrap(),
+            Request::Status
+        );
+        let r = Response::Stopping { pid: 7 };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(line, r#"{"status":"stopping","pid":7}"#);
+        let r = Response::Sandbox(SandboxStatus {
+            pid: 1,
+            uptime_ms: 2,
+            vcpus: 3,
+            memory: MemoryStatus {
+                boot_bytes: 4,
+                hotplugged_bytes: 0,
+                total_bytes: 4,
+                max_bytes: 8,
+                slots_total: 1,
+                slots_used: 0,
+                block_bytes: 2,
+            },
+        });
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), r);
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub const API_JOIN_DEADLINE: Duration = Duration::from_secs(15);
 /// The running server. Dropping it stops the thread and removes the socket.
 pub struct ApiServer {
     path: PathBuf,
+    /// The listening socket, to wake the accept call even if the socket file is gone.
+    wake: Option<UnixListener>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,10 +51,13 @@ pub struct ApiServer {
 impl ApiServer {
     pub fn start(path: &Path, handler: Arc<dyn ApiHandler>) -> Result<Self, ApiServerError> {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|source| ApiServerError::Bind {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // 0600 before it listens: `disk-add` opens host paths as the VMM's user.
+        let listener =
+            crate::os::socket::bind_private(path).map_err(|source| ApiServerError::Bind {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let wake = listener.try_clone().ok();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -61,6 +66,7 @@ impl ApiServer {
             .map_err(ApiServerError::Spawn)?;
         Ok(ApiServer {
             path: path.to_path_buf(),
+            wake,
             stop,
             thread: Some(thread),
         })
@@ -70,7 +76,12 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept call so the thread sees the flag.
+        // Wake the accept call so the thread sees the flag: shut the listener down (works
+        // even when someone removed the socket file), and connect, as a fallback.
+        if let Some(l) = &self.wake {
+            // SAFETY: shutdown on a descriptor `l` owns; no pointers.
+            unsafe { libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(l), libc::SHUT_RDWR) };
+        }
         let _ = UnixStream::connect(&self.path);
         if let Some(t) = self.thread.take() {
             join_within(t, "api", API_JOIN_DEADLINE);
@@ -194,6 +205,22 @@ mod tests {
         assert!(matches!(r, Response::Error { message } if message.contains("MemoryAdd")));
         drop(server);
         assert!(!path.exists(), "socket left behind");
+    }
+
+    /// Teardown does not hang when the socket file was removed under the server (the
+    /// wake-up connect has nowhere to go).
+    #[test]
+    fn test_api_server_drop_returns_without_its_socket_file() {
+        let path = sock("unlinked");
+        let server = ApiServer::start(&path, Arc::new(Fixed)).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(server);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("ApiServer::drop hung with its socket file gone");
     }
 
     #[test]

@@ -85,7 +85,9 @@ impl SandboxVm {
             &runtime.api_socket(),
             Arc::new(
                 VmmApi::new(vmm.memory_hotplug(), cfg.default_memory << 20)
-                    .with_disk_hotplug(vmm.disk_hotplug()),
+                    .with_disk_hotplug(vmm.disk_hotplug())
+                    .with_vcpus(cfg.default_vcpus)
+                    .with_stop(vmm.exit_signal().clone()),
             ),
         )
         .context("cannot start the control socket")?;

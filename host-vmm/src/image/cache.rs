@@ -2,10 +2,19 @@
 //! `flock` into a temporary name and renamed into place, so a reader
 //! never sees a partial image and two builds of the same key do not race
 //! (the second waits, then finds the image).
+//!
+//! Each temporary (`<key>.erofs.tmp.<pid>.<n>`) is itself `flock`ed by its
+//! builder for the whole build, so the lock says whether its builder lives:
+//! every build first removes the temporaries whose lock it can take (left by
+//! a build that was killed, of any key).
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::os::file::{create_new_private, open_nofollow, same_file};
+use crate::os::flock::{lock, try_lock, LockKind};
 
 use super::key::tree_key;
 use super::mkfs::{mkfs_erofs, uuid_from_hash};
@@ -25,6 +34,7 @@ pub fn cached_image(dir: &Path, cache_dir: &Path) -> Result<CachedImage, ImageEr
         path: images.clone(),
         source,
     })?;
+    remove_stale_temporaries(&images);
     let key = tree_key(dir)?;
     let path = images.join(format!("{}.erofs", key.hash));
     if path.exists() {
@@ -36,9 +46,8 @@ pub fn cached_image(dir: &Path, cache_dir: &Path) -> Result<CachedImage, ImageEr
     if path.exists() {
         return Ok(CachedImage { path, built: false });
     }
-    // Temporaries of this key are from builds that died: we hold the lock.
-    remove_stale_temporaries(&images, &key.hash);
-    let tmp = images.join(format!("{}.erofs.tmp.{}", key.hash, std::process::id()));
+    // Held (locked) until the build ends: the next build knows it is not stale.
+    let (tmp, _tmp_lock) = create_locked_temporary(&images, &key.hash)?;
     let started = std::time::Instant::now();
     let result = mkfs_erofs(dir, &tmp, key.max_mtime, &uuid_from_hash(&key.hash)).and_then(|()| {
         // The tree must not have changed under mkfs: the image would
@@ -81,17 +90,55 @@ fn finish(tmp: &Path, path: &Path) -> Result<(), ImageError> {
     })
 }
 
-fn remove_stale_temporaries(images: &Path, hash: &str) {
-    let prefix = format!("{hash}.erofs.tmp.");
-    let Ok(entries) = std::fs::read_dir(images) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
-            tracing::debug!(path = %e.path().display(), "removing a stale temporary image");
-            let _ = std::fs::remove_file(e.path());
+/// Marks a temporary image's name.
+const TMP_MARK: &str = ".erofs.tmp.";
+
+/// A new temporary file for the image of `hash`, created (`O_EXCL | O_NOFOLLOW`) and locked.
+fn create_locked_temporary(images: &Path, hash: &str) -> Result<(PathBuf, File), ImageError> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = images.join(format!("{hash}{TMP_MARK}{}.{n}", std::process::id()));
+        let cache_err = |source| ImageError::Cache {
+            path: tmp.clone(),
+            source,
+        };
+        let f = match create_new_private(&tmp) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            other => other.map_err(cache_err)?,
+        };
+        lock(&f, LockKind::Exclusive).map_err(cache_err)?;
+        // A sweep may have taken the lock between the create and ours, and removed it.
+        if same_file(&f, &tmp) {
+            return Ok((tmp, f));
         }
     }
+}
+
+/// Removes the temporaries in `images` whose builder is gone (their lock is free).
+pub fn remove_stale_temporaries(images: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(images) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().contains(TMP_MARK) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(f) = open_nofollow(&path) else {
+            continue;
+        };
+        // Ours to remove only while we hold its lock and it is still the file we locked.
+        if try_lock(&f, LockKind::Exclusive).unwrap_or(false)
+            && same_file(&f, &path)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            tracing::info!(path = %path.display(), "removed the temporary of an interrupted image build");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// An exclusive `flock` on `path` (created if missing), held until the
@@ -106,17 +153,10 @@ fn lock_exclusive(path: &Path) -> Result<File, ImageError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(lock_err)?;
-    loop {
-        // SAFETY: flock on a file descriptor we own, with no pointers involved.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(f);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(lock_err(e));
-        }
-    }
+    lock(&f, LockKind::Exclusive).map_err(lock_err)?;
+    Ok(f)
 }

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::process::Command;
 
 use super::ImageError;
+use crate::os::child::die_with_parent;
 
 /// The tool (looked up in PATH).
 pub const MKFS_EROFS: &str = "mkfs.erofs";
 
-/// Build an uncompressed erofs image of `dir` at `out`.
+/// Build an uncompressed erofs image of `dir` at `out`. The tool is killed if host-vmm dies
+/// (`PR_SET_PDEATHSIG`), so a `kill -9` leaves no `mkfs.erofs` running.
 ///
 /// Reproducible: the build time is `build_time` (through
 /// `SOURCE_DATE_EPOCH`; erofs-utils clamps newer mtimes to it, so the
@@ -18,7 +20,7 @@ pub const MKFS_EROFS: &str = "mkfs.erofs";
 /// mtimes (Python checks a `.pyc` against its source's mtime: a fixed
 /// timestamp for all files would make every import recompile).
 pub fn mkfs_erofs(dir: &Path, out: &Path, build_time: i64, uuid: &str) -> Result<(), ImageError> {
-    let output = Command::new(MKFS_EROFS)
+    let output = die_with_parent(&mut Command::new(MKFS_EROFS))
         .env("SOURCE_DATE_EPOCH", build_time.max(0).to_string())
         .arg("--quiet")
         .arg(format!("-U{uuid}"))

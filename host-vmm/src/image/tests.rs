@@ -206,3 +206,27 @@ fn test_default_cache_dir_precedence() {
         Err(ImageError::NoCacheDir)
     ));
 }
+
+/// Finding 6: a build killed half-way leaves its temporary; the next build (of any key)
+/// removes it because its lock is free, and leaves alone one whose builder still holds it.
+#[test]
+fn test_interrupted_build_temporaries_removed_when_their_lock_is_free() {
+    require_mkfs();
+    let src = rootfs();
+    let cache = TempDir::new().unwrap();
+    let images_dir = cache.as_path().join("images");
+    std::fs::create_dir_all(&images_dir).unwrap();
+    let dead = images_dir.join("00ff.erofs.tmp.4242.0");
+    std::fs::write(&dead, b"half an image").unwrap();
+    let live = images_dir.join("00fe.erofs.tmp.4243.0");
+    std::fs::write(&live, b"being built").unwrap();
+    let holder = std::fs::File::open(&live).unwrap();
+    crate::os::flock::lock(&holder, crate::os::flock::LockKind::Exclusive).unwrap();
+    let built = cached_image(src.as_path(), cache.as_path()).unwrap();
+    assert!(built.built);
+    assert!(!dead.exists(), "the dead build's temporary is left");
+    assert!(live.exists(), "a live build's temporary was removed");
+    drop(holder);
+    assert_eq!(cache::remove_stale_temporaries(&images_dir), 1);
+    assert!(!live.exists());
+}

@@ -1,25 +1,79 @@
-//! The per-sandbox runtime directory: created exclusively, removed on drop.
+//! The per-sandbox runtime directory: private, claimed atomically, alive while its pid file
+//! is locked, removed on drop.
+//!
+//! - The runtime root and every sandbox directory are 0700 and the caller's (created so
+//!   whatever the umask; an existing one with another owner or group/world access is
+//!   refused, naming its owner and mode).
+//! - [`RuntimeDir::create`] prepares the directory under a hidden name with its pid file
+//!   locked, then renames it to `<id>` with `RENAME_NOREPLACE`: of two starts with one id,
+//!   exactly one rename succeeds; the other finds the winner's lock held and reports the id
+//!   in use. A directory whose lock is free was left by a host-vmm that died (`kill -9`): it
+//!   is reclaimed (renamed away under its lock, removed) and the start tries again.
+//! - [`RuntimeDir::open`] (every command that looks a sandbox up) uses the same lock: a
+//!   stale directory reads as not running.
 
-use std::fs;
-use std::io::{self, Write};
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::id::{validate_id, IdError};
+use super::leftovers::{self, hidden_name, Kind};
+use super::pid_file::{probe, released, same_file, PidLock, PidState, PID_FILE};
+use crate::os::flock::LockKind;
+use crate::os::private_dir::{check_private_dir, ensure_private_dir, PrivateDirError};
 
 /// Environment variable overriding the runtime root.
 pub const RUNTIME_ROOT_ENV: &str = "HOST_VMM_RUNTIME_DIR";
 /// The runtime root when the environment does not name one.
 pub const DEFAULT_RUNTIME_ROOT: &str = "/run/host-vmm";
+/// How many times a start tries to publish its directory (each failed try either finds the
+/// id in use, which ends it, or reclaimed a stale directory).
+const CLAIM_ATTEMPTS: u32 = 8;
 
-/// Why the runtime directory could not be set up.
+/// Why the runtime directory could not be set up or found.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeDirError {
     #[error(transparent)]
     Id(#[from] IdError),
-    #[error("sandbox {id} is already running (host-vmm pid {pid}, {dir})")]
-    InUse { id: String, pid: u32, dir: PathBuf },
-    #[error("sandbox {id} is not running (no {dir})")]
+    #[error(transparent)]
+    Private(#[from] PrivateDirError),
+    #[error("sandbox {id} is already running (id in use: host-vmm pid {}, {})", show_pid(*pid), dir.display())]
+    InUse {
+        id: String,
+        pid: Option<u32>,
+        dir: PathBuf,
+    },
+    #[error("sandbox {id} is not running (no {})", dir.display())]
     NotRunning { id: String, dir: PathBuf },
+    #[error(
+        "sandbox {id} is not running: {} is left by host-vmm pid {}, which is gone (the next \
+         start with --id {id} reclaims it)",
+        dir.display(),
+        show_pid(*pid)
+    )]
+    Stale {
+        id: String,
+        pid: Option<u32>,
+        dir: PathBuf,
+    },
+    #[error("{} has no pid file: not a runtime directory of host-vmm; remove it", dir.display())]
+    NotASandbox { dir: PathBuf },
+    #[error("sandbox {id}: {} kept changing under other starts with the same id; try again", dir.display())]
+    Contended { id: String, dir: PathBuf },
+    #[error(
+        "sandbox {id} (host-vmm pid {}) is still running after {} s",
+        show_pid(*pid),
+        waited.as_secs()
+    )]
+    StillRunning {
+        id: String,
+        pid: Option<u32>,
+        waited: Duration,
+    },
     #[error("{}: {op}", path.display())]
     Io {
         path: PathBuf,
@@ -27,6 +81,10 @@ pub enum RuntimeDirError {
         #[source]
         source: io::Error,
     },
+}
+
+fn show_pid(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "?".to_string(), |p| p.to_string())
 }
 
 fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> RuntimeDirError {
@@ -41,81 +99,130 @@ pub fn runtime_root() -> PathBuf {
         .map_or_else(|| PathBuf::from(DEFAULT_RUNTIME_ROOT), PathBuf::from)
 }
 
-/// Is `pid` a live process?
-fn alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+/// `rename(from, to)` that fails with `EEXIST` instead of replacing `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (from_c, to_c) = (c(from)?, c(to)?);
+    // SAFETY: both strings are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(io::Error::last_os_error())
 }
 
-fn read_pid(dir: &Path) -> Option<u32> {
-    fs::read_to_string(dir.join("pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// A hidden directory removed on drop unless published.
+struct Staging(Option<PathBuf>);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
 }
 
-/// A sandbox's runtime directory. Owned by the VMM process serving the
-/// sandbox; [`RuntimeDir::open`] gives other commands its paths.
+/// A sandbox's runtime directory. Owned by the VMM process serving the sandbox
+/// ([`RuntimeDir::create`]); [`RuntimeDir::open`] gives other commands its paths.
 #[derive(Debug)]
 pub struct RuntimeDir {
     id: String,
+    root: PathBuf,
     dir: PathBuf,
-    /// Remove the directory on drop (only the owner does).
-    owned: bool,
+    /// The owner's locked pid file: the directory is removed on drop.
+    owner: Option<PidLock>,
+    /// A reader's view: the live owner's pid and its pid file (to wait for its end).
+    pid: Option<u32>,
+    pid_file: Option<File>,
 }
 
 impl RuntimeDir {
-    /// Create `<root>/<id>/` for this process. A directory left by a process
-    /// that is gone is cleared first; one whose process lives is refused.
+    /// Claims `<root>/<id>/` for this process (see the module docs).
     pub fn create(root: &Path, id: &str) -> Result<Self, RuntimeDirError> {
         validate_id(id)?;
-        fs::create_dir_all(root).map_err(io_err(root, "cannot create the runtime root"))?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // 0755 even under umask 0: a world-writable parent would let others move the
+            // root away.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(io_err(parent, "cannot create the runtime root's parent"))?;
+        }
+        ensure_private_dir(root)?;
+        leftovers::sweep(root);
         let dir = root.join(id);
-        if dir.exists() {
-            match read_pid(&dir) {
-                Some(pid) if alive(pid) && pid != std::process::id() => {
-                    return Err(RuntimeDirError::InUse {
+        let staging_path = root.join(hidden_name(id, Kind::New));
+        // A dead process with this pid may have left one of this name.
+        let _ = std::fs::remove_dir_all(&staging_path);
+        ensure_private_dir(&staging_path)?;
+        let mut staging = Staging(Some(staging_path.clone()));
+        let pid_path = staging_path.join(PID_FILE);
+        let owner = PidLock::create(&pid_path).map_err(io_err(&pid_path, "cannot create"))?;
+        for _ in 0..CLAIM_ATTEMPTS {
+            match rename_noreplace(&staging_path, &dir) {
+                Ok(()) => {
+                    staging.0 = None;
+                    return Ok(RuntimeDir {
                         id: id.to_string(),
-                        pid,
+                        root: root.to_path_buf(),
                         dir,
-                    })
+                        owner: Some(owner),
+                        pid: Some(std::process::id()),
+                        pid_file: None,
+                    });
                 }
-                _ => {
-                    tracing::warn!(dir = %dir.display(), "removing a stale runtime directory");
-                    fs::remove_dir_all(&dir)
-                        .map_err(io_err(&dir, "cannot remove the stale runtime directory"))?;
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                    reclaim_if_stale(root, id, &dir)?;
                 }
+                Err(e) => return Err(io_err(&dir, "cannot publish the runtime directory")(e)),
             }
         }
-        fs::create_dir(&dir).map_err(io_err(&dir, "cannot create the runtime directory"))?;
-        let this = RuntimeDir {
+        Err(RuntimeDirError::Contended {
             id: id.to_string(),
             dir,
-            owned: true,
-        };
-        // Written aside and renamed, so a reader never sees an empty pid file.
-        let pid_path = this.dir.join("pid");
-        let tmp = this.dir.join("pid.tmp");
-        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp, "cannot write"))?;
-        writeln!(f, "{}", std::process::id()).map_err(io_err(&tmp, "cannot write"))?;
-        fs::rename(&tmp, &pid_path).map_err(io_err(&pid_path, "cannot write"))?;
-        Ok(this)
+        })
     }
 
     /// The runtime directory of a running sandbox, for commands that talk to it.
     pub fn open(root: &Path, id: &str) -> Result<Self, RuntimeDirError> {
         validate_id(id)?;
         let dir = root.join(id);
-        match read_pid(&dir) {
-            Some(pid) if alive(pid) => Ok(RuntimeDir {
+        let not_running = || RuntimeDirError::NotRunning {
+            id: id.to_string(),
+            dir: dir.clone(),
+        };
+        for path in [root, dir.as_path()] {
+            match check_private_dir(path) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => return Err(not_running()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let pid_path = dir.join(PID_FILE);
+        match probe(&pid_path, LockKind::Shared).map_err(io_err(&pid_path, "cannot read"))? {
+            PidState::Live { pid, file } => Ok(RuntimeDir {
                 id: id.to_string(),
+                root: root.to_path_buf(),
                 dir,
-                owned: false,
+                owner: None,
+                pid,
+                pid_file: Some(file),
             }),
-            _ => Err(RuntimeDirError::NotRunning {
+            PidState::Stale { pid, .. } => Err(RuntimeDirError::Stale {
                 id: id.to_string(),
+                pid,
                 dir,
             }),
+            PidState::Missing => Err(not_running()),
         }
     }
 
@@ -125,6 +232,11 @@ impl RuntimeDir {
 
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// The pid of the host-vmm serving the sandbox (as its pid file says).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// The hybrid vsock socket.
@@ -141,87 +253,100 @@ impl RuntimeDir {
     pub fn agent_log(&self) -> PathBuf {
         self.dir.join("agent.log")
     }
-}
 
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        if self.owned {
-            if let Err(e) = fs::remove_dir_all(&self.dir) {
-                tracing::warn!(dir = %self.dir.display(), "cannot remove the runtime directory: {e}");
+    /// For a reader: does the owner still hold the lock?
+    pub fn is_live(&self) -> Result<bool, RuntimeDirError> {
+        let Some(file) = &self.pid_file else {
+            return Ok(self.owner.is_some());
+        };
+        released(file)
+            .map(|free| !free)
+            .map_err(io_err(&self.dir.join(PID_FILE), "cannot probe"))
+    }
+
+    /// For a reader: waits until the sandbox is gone (its owner released the lock and its
+    /// directory is no longer at its path), polling every `poll`, at most `timeout`.
+    pub fn wait_gone(&self, timeout: Duration, poll: Duration) -> Result<(), RuntimeDirError> {
+        let Some(file) = &self.pid_file else {
+            return Ok(());
+        };
+        let pid_path = self.dir.join(PID_FILE);
+        let start = Instant::now();
+        loop {
+            let free = released(file).map_err(io_err(&pid_path, "cannot probe"))?;
+            if free && !same_file(file, &pid_path) {
+                return Ok(());
             }
+            if start.elapsed() >= timeout {
+                return Err(RuntimeDirError::StillRunning {
+                    id: self.id.clone(),
+                    pid: self.pid,
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(poll);
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_root(name: &str) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("host-vmm-rt-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        root
+/// `<root>/<id>` exists: if its owner lives, the id is in use; if its lock is free, move it
+/// away and remove it (under its lock, so no other start can be doing the same), and let
+/// the caller try again.
+fn reclaim_if_stale(root: &Path, id: &str, dir: &Path) -> Result<(), RuntimeDirError> {
+    match check_private_dir(dir) {
+        Ok(()) => {}
+        // Gone meanwhile: try again.
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e.into()),
     }
-
-    #[test]
-    fn test_runtime_dir_created_with_pid_and_removed_on_drop() {
-        let root = temp_root("create");
-        let dir = RuntimeDir::create(&root, "sb1").unwrap();
-        let path = dir.path().to_path_buf();
-        assert_eq!(read_pid(&path), Some(std::process::id()));
-        assert_eq!(dir.vsock_socket(), root.join("sb1/vsock.sock"));
-        let opened = RuntimeDir::open(&root, "sb1").unwrap();
-        drop(opened);
-        assert!(path.exists(), "a non-owner must not remove the directory");
-        drop(dir);
-        assert!(!path.exists());
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn test_runtime_dir_live_owner_refused() {
-        let root = temp_root("inuse");
-        fs::create_dir_all(root.join("sb")).unwrap();
-        // pid 1 is always alive.
-        fs::write(root.join("sb/pid"), "1\n").unwrap();
-        let err = RuntimeDir::create(&root, "sb").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("sandbox sb is already running (host-vmm pid 1"),
-            "{err}"
-        );
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn test_runtime_dir_stale_directory_replaced() {
-        let root = temp_root("stale");
-        fs::create_dir_all(root.join("sb")).unwrap();
-        fs::write(root.join("sb/pid"), "4294967295\n").unwrap();
-        fs::write(root.join("sb/vsock.sock"), "").unwrap();
-        let dir = RuntimeDir::create(&root, "sb").unwrap();
-        assert!(!dir.vsock_socket().exists());
-        drop(dir);
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn test_runtime_dir_open_missing_says_not_running() {
-        let root = temp_root("missing");
-        let err = RuntimeDir::open(&root, "nope").unwrap_err();
-        assert!(
-            err.to_string().starts_with("sandbox nope is not running"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn test_runtime_dir_bad_id_refused() {
-        let root = temp_root("badid");
-        assert!(matches!(
-            RuntimeDir::create(&root, "../etc"),
-            Err(RuntimeDirError::Id(_))
-        ));
-        assert!(!root.exists() || fs::read_dir(&root).unwrap().next().is_none());
+    let pid_path = dir.join(PID_FILE);
+    match probe(&pid_path, LockKind::Exclusive).map_err(io_err(&pid_path, "cannot read"))? {
+        PidState::Live { pid, .. } => Err(RuntimeDirError::InUse {
+            id: id.to_string(),
+            pid,
+            dir: dir.to_path_buf(),
+        }),
+        PidState::Missing if !dir.exists() => Ok(()),
+        PidState::Missing => Err(RuntimeDirError::NotASandbox {
+            dir: dir.to_path_buf(),
+        }),
+        PidState::Stale { pid, file } => {
+            // Another start reclaimed it between our open and our lock: try again.
+            if !same_file(&file, &pid_path) {
+                return Ok(());
+            }
+            let trash = root.join(hidden_name(id, Kind::Stale));
+            std::fs::rename(dir, &trash)
+                .map_err(io_err(dir, "cannot move the stale runtime directory away"))?;
+            if let Err(e) = std::fs::remove_dir_all(&trash) {
+                tracing::warn!(dir = %trash.display(), "cannot remove a stale runtime directory: {e}");
+            }
+            drop(file);
+            tracing::warn!(
+                dir = %dir.display(),
+                pid = show_pid(pid),
+                "reclaimed the runtime directory of a host-vmm that is gone"
+            );
+            Ok(())
+        }
     }
 }
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        // Out of `<id>` in one step, then removed; the lock goes last.
+        let trash = self.root.join(hidden_name(&self.id, Kind::Gone));
+        let removed =
+            std::fs::rename(&self.dir, &trash).and_then(|()| std::fs::remove_dir_all(&trash));
+        if let Err(e) = removed {
+            tracing::warn!(dir = %self.dir.display(), "cannot remove the runtime directory: {e}");
+        }
+        drop(owner);
+    }
+}
+
+#[cfg(test)]
+mod tests;

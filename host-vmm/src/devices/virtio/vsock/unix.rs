@@ -36,7 +36,7 @@ pub enum UnixError {
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const SUN_PATH_MAX: usize = 107;
 
-/// Bind a non-blocking listener at `path`. A stale socket file (no one
+/// Bind a non-blocking listener at `path`, mode 0600. A stale socket file (no one
 /// listening) is replaced; a live one or a non-socket file is an error.
 pub fn bind_listener(path: &Path) -> Result<UnixListener, UnixError> {
     if path.as_os_str().len() > SUN_PATH_MAX {
@@ -61,7 +61,8 @@ pub fn bind_listener(path: &Path) -> Result<UnixListener, UnixError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bind_err(e)),
     }
-    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    // 0600 before it listens.
+    let listener = crate::os::socket::bind_private(path).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     Ok(listener)
 }
