@@ -220,8 +220,9 @@ impl Command {
             Command::Boot(BootArgs { id, .. }) | Command::Run(RunArgs { id, .. }) => {
                 id.iter().map(|id| ("--id", id.as_str())).collect()
             }
-            Command::Config { .. } => Vec::new(),
+            Command::Config { .. } | Command::List { .. } => Vec::new(),
             Command::Memory { id, .. }
+            | Command::Stop { id, .. }
             | Command::Disk { id, .. }
             | Command::Agent {
                 command: AgentCommand::Check { id } | AgentCommand::Details { id },
