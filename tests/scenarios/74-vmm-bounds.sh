@@ -7,8 +7,8 @@
 #   and what it is; a regular file is still hot-added; the sandbox then stops at once;
 # - a console FIFO nobody has open is refused before boot, naming the console;
 # - a console reader that never reads (a FIFO held open) does not stall the guest:
-#   a chatty boot (initcall_debug, measured first to print more than a pipe holds)
-#   reaches the agent and powers off. (Dropping output once the 1 MiB console queue is
+#   its pipe shrunk to 4 KiB, a chatty boot (initcall_debug, measured first to print
+#   several times that) reaches the agent and powers off. (Dropping output once the 1 MiB console queue is
 #   full is unit-tested: a nested guest prints about 5 KB/s, too slow to fill it here.)
 # shellcheck shell=sh
 set -eu
@@ -43,13 +43,14 @@ rm -rf "$evil"
 
 step "disk --add of a FIFO into a running sandbox"
 start_pod pod74
-fifo="$RESULTS/disk.fifo"
+# FIFOs live in /tmp: the results share (9p) refuses special files.
+fifo="/tmp/disk-$$.fifo"
 mkfifo "$fifo"
 t0=$(now_ms)
 EXPECT_ANY=1 hv disk-fifo disk pod74 --add "$fifo"
 took=$(($(now_ms) - t0))
 cat "$RESULTS/disk-fifo.err"
-assert_grep "disk.fifo: is a FIFO" "$RESULTS/disk-fifo.err" "the refusal names the path and what it is"
+assert_grep "$fifo: is a FIFO" "$RESULTS/disk-fifo.err" "the refusal names the path and what it is"
 [ "$took" -lt 10000 ] || fail "disk --add of a FIFO took $took ms"
 step "refused in $took ms"
 img="$RESULTS/disk.img"
@@ -63,7 +64,7 @@ took=$(($(now_ms) - t0))
 step "sandbox stopped in $took ms"
 
 step "console FIFO without a reader: refused before boot"
-cfifo="$RESULTS/console.fifo"
+cfifo="/tmp/console-$$.fifo"
 mkfifo "$cfifo"
 t0=$(now_ms)
 status=0
@@ -73,33 +74,45 @@ took=$(($(now_ms) - t0))
 cat "$RESULTS/noreader.err"
 [ "$status" -ne 124 ] || fail "boot with a reader-less console FIFO hung"
 [ "$status" -ne 0 ] || fail "boot with a reader-less console FIFO succeeded"
-assert_grep "console .*console.fifo" "$RESULTS/noreader.err" "the error names the console"
+assert_grep "console $cfifo: cannot open" "$RESULTS/noreader.err" "the error names the console"
 step "refused in $took ms (exit $status)"
 
 step "console reader that never reads: a chatty boot still completes"
 chatty="$RESULTS/chatty.toml"
 write_config "$chatty" "agent.poweroff=1 loglevel=8 initcall_debug"
-# First to a file: the boot must print more than a pipe holds (64 KiB) plus what the
-# console writer has in flight (64 KiB), or the stalled run below would prove nothing.
+# The reader shrinks the FIFO's pipe to one page (F_SETPIPE_SZ), holds it open and
+# never reads. First, to a file: the boot must print several times what that pipe
+# holds, or the stalled run below would prove nothing.
 vmm_boot chatty-file --config "$chatty"
 [ "$BOOT_STATUS" -eq 0 ] || { show_boot; fail "chatty boot to a file: exit status $BOOT_STATUS"; }
 bytes=$(wc -c <"$BOOT_CONSOLE")
 step "a chatty boot prints $bytes console bytes in ${BOOT_MS} ms"
-[ "$bytes" -gt 131072 ] || fail "the chatty boot printed only $bytes bytes: not enough to fill a pipe"
-# Holds the FIFO open for reading and never reads.
-# shellcheck disable=SC2217 # the point: sleep holds the FIFO open and never reads it
-sleep 600 <"$cfifo" &
+[ "$bytes" -gt 16384 ] || fail "the chatty boot printed only $bytes bytes: not enough to fill a 4 KiB pipe"
+command -v python3 >/dev/null || fail "python3 is needed to shrink the console pipe"
+python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+open(sys.argv[2], "w").close()
+time.sleep(600)
+' "$cfifo" "/tmp/holder-$$.ready" &
 holder=$!
-sleep 1
+deadline=$(($(now_ms) + 10000))
+until [ -e "/tmp/holder-$$.ready" ]; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "the FIFO holder did not start"
+    sleep 0.1
+done
 t0=$(now_ms)
 status=0
 timeout -k 5 "${BOOT_TIMEOUT:-240}" host-vmm boot --config "$chatty" --console "$cfifo" \
     </dev/null >"$RESULTS/stalled.out" 2>"$RESULTS/stalled.err" || status=$?
 took=$(($(now_ms) - t0))
-kill "$holder" 2>/dev/null || true
+# SIGKILL: the harness may start scripts with SIGTERM ignored, and that is inherited.
+kill -9 "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 tail -n 5 "$RESULTS/stalled.err"
 [ "$status" -ne 124 ] || fail "boot with a stalled console reader hung"
 assert_eq "boot with a stalled console reader: exit status" 0 "$status"
 step "powered off in $took ms with a stalled console reader ($bytes bytes of console)"
 assert_no_leftover host-vmm
+rm -f "$fifo" "$cfifo" "/tmp/holder-$$.ready"

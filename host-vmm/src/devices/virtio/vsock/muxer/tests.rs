@@ -135,11 +135,10 @@ fn test_muxer_full_listener_backlog_refuses_without_blocking() {
     let mut r = rig(VsockLimits::default());
     let host = UnixListener::bind(port_socket_path(&r.uds, 7000)).unwrap();
     // A small backlog (std asks for SOMAXCONN); listen() again sets it.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&host);
     // SAFETY: listen() on a socket we own takes no pointers.
-    assert_eq!(
-        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&host), 4) },
-        0
-    );
+    let rc = unsafe { libc::listen(fd, 4) };
+    assert_eq!(rc, 0);
     let start = std::time::Instant::now();
     for p in 0..super::MAX_CONNECTIONS as u32 {
         r.mux.recv_pkt(&pkt(Op::Request, 5000 + p, 7000), &[]);
