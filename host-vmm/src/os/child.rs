@@ -35,25 +35,10 @@ pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::time::{Duration, Instant};
 
-    const HELPER_ENV: &str = "HOST_VMM_PDEATHSIG_HELPER";
-
-    /// Run as a separate process by the test below: spawns `sleep` with
-    /// [`die_with_parent`], prints its pid and exits without waiting for it.
-    #[test]
-    fn helper_spawn_sleep_and_exit() {
-        if std::env::var_os(HELPER_ENV).is_none() {
-            return;
-        }
-        let child = die_with_parent(Command::new("sleep").arg("100"))
-            .spawn()
-            .unwrap();
-        println!("SLEEP_PID={}", child.id());
-        std::process::exit(0);
-    }
-
-    fn gone(pid: &str) -> bool {
+    fn gone(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
             // A zombie is dead too (its new parent may not reap at once).
@@ -61,28 +46,38 @@ mod tests {
         }
     }
 
-    /// A `kill -9`-like death of host-vmm (the helper process exits without waiting) takes
-    /// the child with it.
+    /// A `kill -9`-like death of host-vmm takes the child with it: a forked process (the
+    /// "host-vmm") spawns `sleep` with [`die_with_parent`], reports its pid and exits at once.
+    /// (A fork, not a re-exec of the test binary: that works under qemu-user too.)
     #[test]
     fn test_die_with_parent_child_killed_when_parent_exits() {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "os::child::tests::helper_spawn_sleep_and_exit",
-                "--nocapture",
-            ])
-            .env(HELPER_ENV, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let pid = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("SLEEP_PID="))
-            .unwrap_or_else(|| panic!("no pid from the helper: {stdout}"))
-            .to_string();
+        let (mut rx, mut tx) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: the child only spawns a process (fork/exec; glibc's malloc is fork-safe),
+        // writes to a socket it owns and calls _exit: it never returns into the harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let code = match die_with_parent(Command::new("sleep").arg("100")).spawn() {
+                Ok(child) => tx.write_all(&child.id().to_le_bytes()).map_or(2, |()| 0),
+                Err(_) => 1,
+            };
+            // SAFETY: ends the forked child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        drop(tx);
+        let mut status = 0;
+        // SAFETY: waiting for our own child with a valid status pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(status, 0, "the forked parent could not spawn sleep");
+        let mut buf = [0u8; 4];
+        rx.read_exact(&mut buf).unwrap();
+        let sleep_pid = u32::from_le_bytes(buf);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !gone(&pid) {
-            assert!(Instant::now() < deadline, "sleep {pid} outlived its parent");
+        while !gone(sleep_pid) {
+            assert!(
+                Instant::now() < deadline,
+                "sleep {sleep_pid} outlived its parent"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -137,39 +137,29 @@ mod tests {
         std::fs::metadata(path).unwrap().mode() & 0o7777
     }
 
-    const UMASK_HELPER_ENV: &str = "HOST_VMM_UMASK_HELPER";
-
-    /// Run as a process of its own by the test below (the umask is process-wide):
-    /// `<umask in octal>:<path>`.
-    #[test]
-    fn helper_ensure_private_dir_under_umask() {
-        let Some(arg) = std::env::var_os(UMASK_HELPER_ENV) else {
-            return;
-        };
-        let arg = arg.to_string_lossy().to_string();
-        let (umask, path) = arg.split_once(':').unwrap();
-        // SAFETY: umask takes a plain integer.
-        unsafe { libc::umask(u32::from_str_radix(umask, 8).unwrap()) };
-        assert!(ensure_private_dir(Path::new(path)).unwrap());
-    }
-
+    /// The umask is process-wide: each case runs in a forked child (not a re-exec of the
+    /// test binary, which qemu-user cannot do).
     #[test]
     fn test_private_dir_created_0700_under_umask_0_and_0777() {
         let tmp = vmm_sys_util::tempdir::TempDir::new().unwrap();
-        for (umask, name) in [("0", "a"), ("777", "b"), ("22", "c")] {
+        for (umask, name) in [(0o000, "a"), (0o777, "b"), (0o022, "c")] {
             let path = tmp.as_path().join(name);
-            let status = std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "os::private_dir::tests::helper_ensure_private_dir_under_umask",
-                    "--quiet",
-                ])
-                .env(UMASK_HELPER_ENV, format!("{umask}:{}", path.display()))
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "umask {umask}");
-            assert_eq!(mode(&path), 0o700, "umask {umask}");
+            // SAFETY: the child sets its umask, creates the directory (glibc's malloc is
+            // fork-safe) and calls _exit: it never returns into the harness.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                // SAFETY: umask takes a plain integer.
+                unsafe { libc::umask(umask) };
+                let ok = ensure_private_dir(&path).is_ok_and(|created| created);
+                // SAFETY: ends the forked child without running the parent's destructors.
+                unsafe { libc::_exit(i32::from(!ok)) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child with a valid status pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert_eq!(status, 0, "umask {umask:o}");
+            assert_eq!(mode(&path), 0o700, "umask {umask:o}");
         }
     }
 
