@@ -11,5 +11,5 @@ pub mod server;
 
 pub use client::{memory_request, request, ApiClientError};
 pub use handler::VmmApi;
-pub use protocol::{DiskStatus, MemoryStatus, Request, Response};
+pub use protocol::{DiskEntry, DiskList, DiskRemoved, DiskStatus, MemoryStatus, Request, Response};
 pub use server::{ApiHandler, ApiServer, ApiServerError};
