@@ -19,9 +19,9 @@
 //! [`DiskHotplug::remove`] clears the slot's present bit and raises the GED
 //! again (the Bus Check makes Linux re-evaluate `_STA`: the ACPI device is
 //! marked absent), then waits, with a deadline, until the guest's driver
-//! has let go of the device: the virtio status register is back to 0,
-//! which Linux's virtio-mmio removal does (`virtblk_remove` resets the
-//! device). Linux 6.12 never unregisters an ACPI-enumerated platform device
+//! has let go of the device: the virtio status register no longer has
+//! DRIVER (Linux's virtio removal resets the device and acknowledges it
+//! again, see [`driver_holds`]). Linux 6.12 never unregisters an ACPI-enumerated platform device
 //! on `_STA` = 0 or on an eject (see ARCHITECTURE.md), so the guest agent
 //! unbinds the virtio-mmio driver itself when it removes the container that
 //! used the disk, and binds it again when a later disk lands in the slot.
@@ -40,6 +40,7 @@ use super::slots::{SlotError, SlotState, SlotTable};
 use super::{serial_id, Block, DiskConfig, DiskError};
 use crate::devices::acpi::ged::{GedNotifier, GED_EVENT_VIRTIO};
 use crate::devices::virtio::mmio::{MmioError, VirtioMmioDevice, MMIO_NOTIFY_OFFSET};
+use crate::devices::virtio::status;
 use crate::devices::BusDevice;
 use crate::kvm::{KvmError, Vm};
 use crate::memory::GuestMemoryAtomic;
@@ -157,8 +158,8 @@ pub enum DiskHotplugError {
     #[error("cannot raise the GED interrupt")]
     Notify(#[source] std::io::Error),
     #[error(
-        "the guest still uses disk {serial:?} after {waited:?} (its virtio driver did not \
-         reset the device): unmount it and unbind it in the guest first (the agent does this \
+        "the guest still uses disk {serial:?} after {waited:?} (its virtio driver is still \
+         bound): unmount it and unbind it in the guest first (the agent does this \
          when the container that uses it is deleted)"
     )]
     NotReleased { serial: String, waited: Duration },
@@ -336,7 +337,7 @@ impl DiskHotplug {
 
     /// Remove the disk with `serial`: its slot reads absent (`_STA` = 0)
     /// and the guest gets a Bus Check; once the guest's driver has let go
-    /// (the device was reset, or never set up) the transport leaves the
+    /// ([`driver_holds`] is false) the transport leaves the
     /// window, its interrupt and notifications are unregistered, the file
     /// is closed and the slot is free. If the guest still drives the device
     /// after `deadline`, the disk is put back as it was and
@@ -384,13 +385,21 @@ impl DiskHotplug {
 /// The guest still drives the device in a slot.
 struct InUse;
 
+/// Whether a guest driver holds a device with this status: DRIVER set and
+/// not FAILED. Linux's virtio-mmio removal resets the device (0) and then
+/// acknowledges it again (`virtio_dev_remove`: ACKNOWLEDGE only), so an
+/// unbound device reads 0 or ACKNOWLEDGE.
+pub fn driver_holds(device_status: u32) -> bool {
+    device_status & status::DRIVER != 0 && device_status & status::FAILED == 0
+}
+
 /// The slot's transport, taken out of the window, if the guest has let go
-/// of it (status 0: reset by the driver's removal, or never set up); the
-/// check and the take happen under the lock the vCPUs' accesses take.
+/// of it (see [`driver_holds`]); the check and the take happen under the
+/// lock the vCPUs' accesses take.
 fn take_if_released(slot: &Mutex<EmptySlot>) -> Result<Option<VirtioMmioDevice>, InUse> {
     let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
     match &slot.device {
-        Some(d) if d.status() != 0 => Err(InUse),
+        Some(d) if driver_holds(d.status()) => Err(InUse),
         _ => Ok(slot.device.take()),
     }
 }
@@ -534,17 +543,20 @@ mod tests {
         assert_eq!(unique.len(), serials.len(), "{serials:?}");
         assert_eq!(hp.disks()[0].owner.as_deref(), Some("c1"));
 
-        // A guest that drives the device (status ACKNOWLEDGE) keeps it: the
-        // removal times out, the disk stays present.
+        // A guest whose driver holds the device (ACKNOWLEDGE | DRIVER)
+        // keeps it: the removal times out, the disk stays present.
         let slot0 = hp.slots[0].device.clone();
         slot0.lock().unwrap().write(0, 0x70, &1u32.to_le_bytes());
+        slot0.lock().unwrap().write(0, 0x70, &3u32.to_le_bytes());
         let e = hp.remove("hot", Duration::from_millis(50)).unwrap_err();
         assert!(matches!(e, DiskHotplugError::NotReleased { .. }), "{e}");
         assert!(e.to_string().contains("\"hot\""), "{e}");
         assert_eq!(hp.present.load(Ordering::SeqCst) & 1, 1);
         assert!(!hp.disks()[0].removing);
-        // Reset by the guest's driver: removed, slot 0 empty and free again.
+        // Unbound as Linux does it (reset, then ACKNOWLEDGE again): removed,
+        // slot 0 empty and free again.
         slot0.lock().unwrap().write(0, 0x70, &0u32.to_le_bytes());
+        slot0.lock().unwrap().write(0, 0x70, &1u32.to_le_bytes());
         let removed = hp.remove("hot", Duration::from_secs(5)).unwrap();
         assert_eq!((removed.slot, removed.owner.as_deref()), (0, Some("c1")));
         assert_eq!(hp.present.load(Ordering::SeqCst) & 1, 0);
@@ -564,6 +576,17 @@ mod tests {
             hp.remove("hot", Duration::from_secs(5)).unwrap();
         }
         assert_eq!(hp.usage(), (8, 7));
+    }
+
+    #[test]
+    fn test_driver_holds_only_with_driver_and_not_failed() {
+        use status::*;
+        assert!(!driver_holds(0));
+        assert!(!driver_holds(ACKNOWLEDGE));
+        assert!(driver_holds(ACKNOWLEDGE | DRIVER));
+        assert!(driver_holds(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK));
+        assert!(!driver_holds(ACKNOWLEDGE | DRIVER | FAILED));
+        assert!(driver_holds(u32::MAX & !FAILED));
     }
 
     #[test]
