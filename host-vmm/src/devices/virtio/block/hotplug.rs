@@ -355,7 +355,11 @@ impl DiskHotplug {
                 break t;
             }
             if started.elapsed() >= deadline {
+                // Present again, and the guest's ACPI view with it.
                 self.present.fetch_or(1 << slot, Ordering::SeqCst);
+                if let Err(e) = self.ged.notify(GED_EVENT_VIRTIO) {
+                    tracing::warn!(slot, "disk removal: cannot raise the GED: {e}");
+                }
                 self.table().cancel_remove(slot);
                 return Err(DiskHotplugError::NotReleased {
                     serial: serial.to_string(),
