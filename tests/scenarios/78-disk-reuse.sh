@@ -5,7 +5,8 @@
 #   with a serial already in use is refused, naming it.
 # - `disk --remove` refuses a disk a container still uses, naming the container.
 # - `delete` removes the container's disk: `disk --list` is empty again, the guest's
-#   /sys/block is back to its start, the ACPI slot reads absent.
+#   /sys/block is back to its start, the ACPI slot reads absent, host-vmm holds no image
+#   file open.
 # - CYCLES (default 100) create/start/delete cycles with alternating images all succeed
 #   and each reads its own image's marker (the 7 hot slots are reused ~14 times each).
 # shellcheck shell=sh
@@ -38,6 +39,14 @@ B=$(image B)
 
 # disks NAME: `disk reuse --list` without its header line.
 disks() { hv "$1" disk reuse --list && tail -n +2 "$RESULTS/$1.out"; }
+# open_images: how many image files (*.erofs) the sandbox's host-vmm holds open.
+open_images() {
+    n=0
+    for fd in /proc/"$POD_PID"/fd/*; do
+        case $(readlink "$fd" 2>/dev/null) in *.erofs) n=$((n + 1)) ;; esac
+    done
+    echo "$n"
+}
 # blocks NAME: the guest's /sys/block entries, seen from the probe container.
 blocks() { hv "$1" exec reuse probe -- ls /sys/block && out "$1" | wc -l; }
 
@@ -57,7 +66,9 @@ cat "$RESULTS/list-cA.txt"
 assert_eq "one disk, owned by c" 1 "$(grep -c ' c  *attached$' "$RESULTS/list-cA.txt")"
 serial_a=$(awk '{print $2}' "$RESULTS/list-cA.txt")
 assert_eq "blocks with c's disk" "$((blocks0 + 1))" "$(blocks blocks-cA)"
+assert_eq "image files open with c" 1 "$(open_images)"
 hv delete-cA delete reuse c
+assert_eq "image files open after delete" 0 "$(open_images)"
 assert_eq "no hot-added disk after delete" "" "$(disks list-after-cA)"
 assert_eq "blocks after delete" "$blocks0" "$(blocks blocks-after-cA)"
 hv create-cB create reuse c --rootfs "$B" -- cat /etc/marker
@@ -105,6 +116,7 @@ ms=$(($(now_ms) - start))
 step "$CYCLES cycles in $ms ms ($((ms / CYCLES)) ms each)"
 assert_eq "no hot-added disk left" "" "$(disks list-end)"
 assert_eq "guest block devices back to the start" "$blocks0" "$(blocks blocks-end)"
+assert_eq "image files open at the end" 0 "$(open_images)"
 hv acpi exec reuse probe -- sh -c 'cat /sys/bus/acpi/devices/LNRO0005:*/status 2>/dev/null; true'
 if grep -qv '^0$' "$RESULTS/acpi.out"; then
     fail "a hot slot still reads present in ACPI (_STA): $(tr '\n' ' ' <"$RESULTS/acpi.out")"
