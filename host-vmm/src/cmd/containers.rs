@@ -72,9 +72,10 @@ pub fn create(req: CreateRequest) -> anyhow::Result<()> {
         .create_container(&req.container, &req.container, &spec.to_string(), &rootfs)
         .with_context(|| format!("sandbox {}: create {}", req.sandbox, req.container));
     if created.is_err() {
-        // The agent let go of the disk when the create failed: take it back out.
+        // The agent let go of the disk when the create failed: take it back out (only
+        // this one: a container of that id may exist already, with its own disk).
         if let Some(serial) = disk_serial {
-            if let Err(e) = super::disk::remove_owned_by(&req.sandbox, &req.container) {
+            if let Err(e) = super::disk::remove_serial(&req.sandbox, &serial) {
                 tracing::warn!("create {}: disk {serial}: {e:#}", req.container);
             }
         }
@@ -204,12 +205,22 @@ pub fn wait(sandbox: &str, container: &str) -> anyhow::Result<u8> {
 
 /// `RemoveContainer` (the agent unmounts its rootfs and lets go of its disk), then the
 /// removal of the disks hot-added for it (the slot is freed, the image file closed).
+/// A `delete` that failed after the container was gone (its disk still attached) can be
+/// repeated: the disks go once the agent no longer lists the container.
 pub fn delete(sandbox: &str, container: &str) -> anyhow::Result<()> {
-    connect(sandbox)?
+    let agent = connect(sandbox)?;
+    let removed = agent
         .remove_container(container, 10)
-        .with_context(|| format!("sandbox {sandbox}: delete {container}"))?;
-    super::disk::remove_owned_by(sandbox, container)
-        .with_context(|| format!("sandbox {sandbox}: delete {container}"))
+        .with_context(|| format!("sandbox {sandbox}: delete {container}"));
+    let gone = removed.is_ok()
+        || agent
+            .list_containers()
+            .is_ok_and(|list| !list.iter().any(|c| c.id == container));
+    if gone {
+        super::disk::remove_owned_by(sandbox, container)
+            .with_context(|| format!("sandbox {sandbox}: delete {container}"))?;
+    }
+    removed
 }
 
 /// `ListContainers` as a table.

@@ -76,7 +76,7 @@ pub fn list(id: &str) -> anyhow::Result<String> {
 }
 
 /// Asks the VMM to remove the disk (no check of its owner).
-fn remove_now(id: &str, serial: &str) -> anyhow::Result<String> {
+pub fn remove_serial(id: &str, serial: &str) -> anyhow::Result<String> {
     match ask(
         id,
         &Request::DiskRemove {
@@ -112,14 +112,14 @@ pub fn remove(id: &str, serial: &str) -> anyhow::Result<String> {
             );
         }
     }
-    remove_now(id, serial)
+    remove_serial(id, serial)
 }
 
 /// After `RemoveContainer`: removes every hot-added disk `container` owns.
 pub fn remove_owned_by(id: &str, container: &str) -> anyhow::Result<()> {
     for d in disks(id)? {
         if d.owner.as_deref() == Some(container) && !d.removing {
-            let text = remove_now(id, &d.serial)
+            let text = remove_serial(id, &d.serial)
                 .with_context(|| format!("remove the rootfs disk of container {container}"))?;
             tracing::info!("disk of {container} removed: {}", text.replace('\n', " "));
         }
