@@ -582,6 +582,36 @@ mod tests {
         assert_eq!(hp.usage(), (8, 7));
     }
 
+    /// The guest's only levers on hot-plug state are the present register (read-only) and
+    /// the slot windows: garbage at any offset and length panics nothing and changes
+    /// nothing.
+    #[test]
+    fn test_guest_garbage_on_present_register_and_empty_slots() {
+        let (slots, mut reg) = hot_slots(&[(1, 0xd000_1000, 6)]);
+        reg.bits.store(0b1, Ordering::SeqCst);
+        let mut slot = slots[0].device.lock().unwrap();
+        for offset in [0u64, 1, 3, 4, 0x70, 0xfff, 0x1000, u64::MAX - 3, u64::MAX] {
+            for len in [0usize, 1, 2, 3, 4, 8, 64] {
+                let garbage = vec![0xa5u8; len];
+                reg.write(0, offset, &garbage);
+                slot.write(0, offset, &garbage);
+                let mut back = vec![0x5au8; len];
+                slot.read(0, offset, &mut back);
+                assert!(
+                    back.iter().all(|&b| b == 0),
+                    "empty slot read {offset:#x}+{len}"
+                );
+                reg.read(0, offset, &mut back);
+            }
+        }
+        assert_eq!(
+            reg.bits.load(Ordering::SeqCst),
+            0b1,
+            "present bits unchanged"
+        );
+        assert!(slot.device.is_none());
+    }
+
     #[test]
     fn test_driver_holds_only_with_driver_and_not_failed() {
         use status::*;
