@@ -40,6 +40,29 @@ fn invalid(field: &str, problem: impl std::fmt::Display) -> RpcError {
     RpcError::InvalidArgument(format!("{field}: {problem}"))
 }
 
+/// Checks a serial as `field`: at most [`MAX_SERIAL`] bytes, no '/' or NUL (it is looked up
+/// under sysfs).
+pub fn check_serial(field: &str, serial: &str) -> Result<(), RpcError> {
+    if serial.is_empty() || serial.len() > MAX_SERIAL || serial.contains(['/', '\0']) {
+        return Err(invalid(
+            field,
+            format!("{serial:?} must be 1 to {MAX_SERIAL} bytes without '/' or NUL"),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a block device (`major:minor`, as in `/sys/block/vdb/dev`) is mounted, from
+/// `/proc/self/mountinfo` text (field 3 is the device).
+pub fn mounted_at(mountinfo: &str, dev: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        let device = fields.nth(2)?;
+        let point = fields.nth(1)?;
+        (device == dev).then(|| point.to_string())
+    })
+}
+
 /// Checks `rootfs` (unset: the default image). Exactly one of `dir` and `block_serial`, or
 /// neither; `fstype` (erofs or ext4) goes with `block_serial` only.
 pub fn requested_rootfs(rootfs: Option<&Rootfs>) -> Result<RequestedRootfs, RpcError> {
@@ -67,12 +90,7 @@ pub fn requested_rootfs(rootfs: Option<&Rootfs>) -> Result<RequestedRootfs, RpcE
         }
         (true, false) => {
             let serial = &r.block_serial;
-            if serial.len() > MAX_SERIAL || serial.contains(['/', '\0']) {
-                return Err(invalid(
-                    "rootfs.block_serial",
-                    format!("{serial:?} must be at most {MAX_SERIAL} bytes without '/' or NUL"),
-                ));
-            }
+            check_serial("rootfs.block_serial", serial)?;
             if !DISK_FSTYPES.contains(&r.fstype.as_str()) {
                 return Err(invalid(
                     "rootfs.fstype",
@@ -472,6 +490,28 @@ mod tests {
         std::os::unix::fs::symlink(other.join("virtio1"), paths.block.join("vdc/device")).unwrap();
         let e = release_disk(&paths, &paths.dev.join("vdc")).unwrap_err();
         assert!(e.to_string().contains("not an ACPI virtio-mmio"), "{e}");
+    }
+
+    #[test]
+    fn test_mounted_at_reads_the_device_field() {
+        let info = "22 1 0:20 / / rw - rootfs rootfs rw\n\
+                    40 22 254:16 / /run/containers/c/lower ro - erofs /dev/vdb ro\n\
+                    41 22 0:30 / /run/x rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mounted_at(info, "254:16").as_deref(),
+            Some("/run/containers/c/lower")
+        );
+        assert_eq!(mounted_at(info, "254:32"), None);
+        assert_eq!(mounted_at("garbage\n\n1 2", "254:16"), None);
+    }
+
+    #[test]
+    fn test_check_serial() {
+        check_serial("serial", "disk-0").unwrap();
+        for bad in ["", "a/b", "a\0", &"x".repeat(21)] {
+            let e = check_serial("serial", bad).unwrap_err();
+            assert!(e.to_string().contains("serial"), "{e}");
+        }
     }
 
     #[test]

@@ -96,6 +96,45 @@ pub fn remove_container(agent: &Agent, req: RemoveContainerRequest) -> Result<Em
     Ok(Empty::new())
 }
 
+/// ReleaseDisk: the disk with `serial` is let go of (its driver unbound) unless a container
+/// uses it or it is mounted; a serial no disk has is fine.
+pub fn release_disk(agent: &Agent, req: ReleaseDiskRequest) -> Result<Empty, RpcError> {
+    block::check_serial("serial", &req.serial)?;
+    let paths = DiskPaths::system();
+    let Some(name) = block::find_disk(&paths.block, &req.serial)? else {
+        return Ok(Empty::new());
+    };
+    let node = paths.dev.join(&name);
+    if let Ok(sandbox) = agent.sandbox() {
+        for id in sandbox.container_ids() {
+            let Ok(c) = sandbox.container(&id) else {
+                continue;
+            };
+            if matches!(c.rootfs_source(), RootfsSource::Block { device, .. } if *device == node) {
+                return Err(RpcError::FailedPrecondition(format!(
+                    "disk {:?} ({}) is the rootfs of container {id}",
+                    req.serial,
+                    node.display()
+                )));
+            }
+        }
+    }
+    let dev = std::fs::read_to_string(paths.block.join(&name).join("dev")).map_err(
+        RpcError::io(format!("read {}/{name}/dev", paths.block.display())),
+    )?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(RpcError::io("read /proc/self/mountinfo"))?;
+    if let Some(point) = block::mounted_at(&mountinfo, dev.trim()) {
+        return Err(RpcError::FailedPrecondition(format!(
+            "disk {:?} ({}) is mounted at {point}",
+            req.serial,
+            node.display()
+        )));
+    }
+    block::release_disk(&paths, &node)?;
+    Ok(Empty::new())
+}
+
 /// Releases a container's rootfs disk, if it had one. A failure is logged: the container is
 /// gone either way, and the host's removal of the disk then reports that the guest still
 /// holds it.

@@ -4,8 +4,8 @@
 //! `--add` answers once the device is in place and the guest was told (GED interrupt);
 //! the guest's kernel then finds it as the next `vdX` (look it up by serial). `--remove`
 //! refuses a disk that a live container uses as its rootfs (the owner recorded at the
-//! add, checked with the agent), then asks the VMM, which frees the slot once the guest
-//! has let go of the device.
+//! add, checked with the agent), has the agent let go of it (`ReleaseDisk`), then asks the
+//! VMM, which frees the slot once the guest's driver is gone.
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ConnectOptions};
@@ -91,17 +91,17 @@ pub fn remove_serial(id: &str, serial: &str) -> anyhow::Result<String> {
     }
 }
 
-/// `--remove SERIAL`: refused while the container that owns it exists.
+/// `--remove SERIAL`: refused while the container that owns it exists; otherwise the guest
+/// lets go of it (`ReleaseDisk`: refused while a container uses it or it is mounted), then
+/// the VMM removes it.
 pub fn remove(id: &str, serial: &str) -> anyhow::Result<String> {
     let Some(disk) = disks(id)?.into_iter().find(|d| d.serial == serial) else {
         bail!("sandbox {id}: no hot-added disk has serial {serial:?} (see `host-vmm disk {id} --list`)");
     };
+    let dir = RuntimeDir::open(&runtime_root(), id)?;
+    let agent = AgentClient::connect(&dir.vsock_socket(), &ConnectOptions::default())
+        .with_context(|| format!("sandbox {id}: cannot reach the agent"))?;
     if let Some(owner) = &disk.owner {
-        let dir = RuntimeDir::open(&runtime_root(), id)?;
-        let agent = AgentClient::connect(&dir.vsock_socket(), &ConnectOptions::default())
-            .with_context(|| {
-                format!("sandbox {id}: cannot reach the agent to check container {owner}")
-            })?;
         let containers = agent
             .list_containers()
             .with_context(|| format!("sandbox {id}: list containers"))?;
@@ -112,6 +112,9 @@ pub fn remove(id: &str, serial: &str) -> anyhow::Result<String> {
             );
         }
     }
+    agent
+        .release_disk(serial)
+        .with_context(|| format!("sandbox {id}: the guest cannot let go of disk {serial:?}"))?;
     remove_serial(id, serial)
 }
 
