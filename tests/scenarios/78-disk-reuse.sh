@@ -7,7 +7,7 @@
 # - `delete` removes the container's disk: `disk --list` is empty again, the guest's
 #   /sys/block is back to its start, the ACPI slot reads absent, host-vmm holds no image
 #   file open.
-# - CYCLES (default 100) create/start/delete cycles with alternating images all succeed
+# - CYCLES (the first argument, default 100) create/start/delete cycles with alternating images all succeed
 #   and each reads its own image's marker (the 7 hot slots are reused ~14 times each).
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
@@ -20,7 +20,7 @@ need_file GUEST_KERNEL
 need_file GUEST_INITRD
 command -v host-vmm >/dev/null || fail "host-vmm is not on PATH (cargo build -p host-vmm)"
 command -v mkfs.erofs >/dev/null || fail "mkfs.erofs is not on PATH (Debian erofs-utils): --rootfs needs it"
-CYCLES=${CYCLES:-100}
+CYCLES=${1:-100}
 export HOST_VMM_RUNTIME_DIR="/tmp/host-vmm-runtime-$$"
 config="$RESULTS/configuration.toml"
 write_config "$config" ""
@@ -103,17 +103,23 @@ rm -f "$scratch"
 
 step "$CYCLES create/start/delete cycles, alternating images"
 start=$(now_ms)
+create_ms=0 start_ms=0 delete_ms=0
 i=0
 while [ "$i" -lt "$CYCLES" ]; do
     if [ $((i % 2)) -eq 0 ]; then img=$A want=A; else img=$B want=B; fi
+    t0=$(now_ms)
     hv cyc-create create reuse "c$i" --rootfs "$img" -- cat /etc/marker
+    t1=$(now_ms)
     hv cyc-start start --attach reuse "c$i"
     assert_eq "cycle $i (image $want)" "$want" "$(out cyc-start)"
+    t2=$(now_ms)
     hv cyc-delete delete reuse "c$i"
+    t3=$(now_ms)
+    create_ms=$((create_ms + t1 - t0)) start_ms=$((start_ms + t2 - t1)) delete_ms=$((delete_ms + t3 - t2))
     i=$((i + 1))
 done
 ms=$(($(now_ms) - start))
-step "$CYCLES cycles in $ms ms ($((ms / CYCLES)) ms each)"
+step "$CYCLES cycles in $ms ms ($((ms / CYCLES)) ms each: create $((create_ms / CYCLES)), start --attach $((start_ms / CYCLES)), delete $((delete_ms / CYCLES)))"
 assert_eq "no hot-added disk left" "" "$(disks list-end)"
 assert_eq "guest block devices back to the start" "$blocks0" "$(blocks blocks-end)"
 assert_eq "image files open at the end" 0 "$(open_images)"
@@ -121,7 +127,7 @@ hv acpi exec reuse probe -- sh -c 'cat /sys/bus/acpi/devices/LNRO0005:*/status 2
 if grep -qv '^0$' "$RESULTS/acpi.out"; then
     fail "a hot slot still reads present in ACPI (_STA): $(tr '\n' ' ' <"$RESULTS/acpi.out")"
 fi
-step "ACPI _STA of the $(wc -l <"$RESULTS/acpi.out") hot slots used: all 0"
+step "ACPI _STA of the hot slots ($(wc -l <"$RESULTS/acpi.out")): all 0"
 hv still exec reuse probe -- echo still-here
 assert_eq "the sandbox still answers" "still-here" "$(out still)"
 
