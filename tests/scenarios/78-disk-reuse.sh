@@ -7,8 +7,9 @@
 # - `delete` removes the container's disk: `disk --list` is empty again, the guest's
 #   /sys/block is back to its start, the ACPI slot reads absent, host-vmm holds no image
 #   file open.
-# - CYCLES (the first argument, default 100) create/start/delete cycles with alternating images all succeed
-#   and each reads its own image's marker (the 7 hot slots are reused ~14 times each).
+# - CYCLES (the first argument, default 100) create/delete cycles with alternating images
+#   all succeed (the 7 hot slots are reused ~14 times each); every 10th container is also
+#   started and reads its own image's marker.
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -eu
@@ -101,17 +102,22 @@ hv remove-fresh disk reuse --remove "$fresh"
 assert_eq "no hot-added disk left" "" "$(disks list-after-x)"
 rm -f "$scratch"
 
-step "$CYCLES create/start/delete cycles, alternating images"
+step "$CYCLES create/delete cycles, alternating images"
 start=$(now_ms)
-create_ms=0 start_ms=0 delete_ms=0
+create_ms=0 start_ms=0 delete_ms=0 started=0
 i=0
 while [ "$i" -lt "$CYCLES" ]; do
     if [ $((i % 2)) -eq 0 ]; then img=$A want=A; else img=$B want=B; fi
     t0=$(now_ms)
     hv cyc-create create reuse "c$i" --rootfs "$img" -- cat /etc/marker
     t1=$(now_ms)
-    hv cyc-start start --attach reuse "c$i"
-    assert_eq "cycle $i (image $want)" "$want" "$(out cyc-start)"
+    # Every 10th cycle (and the first two) runs the container and reads its marker; the
+    # others only create it (its rootfs mounted in the guest) and delete it.
+    if [ $((i % 10)) -eq 0 ] || [ "$i" -lt 2 ]; then
+        hv cyc-start start --attach reuse "c$i"
+        assert_eq "cycle $i (image $want)" "$want" "$(out cyc-start)"
+        started=$((started + 1))
+    fi
     t2=$(now_ms)
     hv cyc-delete delete reuse "c$i"
     t3=$(now_ms)
@@ -119,7 +125,9 @@ while [ "$i" -lt "$CYCLES" ]; do
     i=$((i + 1))
 done
 ms=$(($(now_ms) - start))
-step "$CYCLES cycles in $ms ms ($((ms / CYCLES)) ms each: create $((create_ms / CYCLES)), start --attach $((start_ms / CYCLES)), delete $((delete_ms / CYCLES)))"
+attach_avg=0
+[ "$started" -eq 0 ] || attach_avg=$((start_ms / started))
+step "$CYCLES cycles in $ms ms ($((ms / CYCLES)) ms each: create $((create_ms / CYCLES)), delete $((delete_ms / CYCLES)); start --attach $attach_avg, $started times)"
 assert_eq "no hot-added disk left" "" "$(disks list-end)"
 assert_eq "guest block devices back to the start" "$blocks0" "$(blocks blocks-end)"
 assert_eq "image files open at the end" 0 "$(open_images)"
