@@ -562,4 +562,25 @@ mod tests {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
     }
+
+    #[test]
+    fn test_cli_parses_disk_add_remove_list() {
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--add", "a.img,ro"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Disk { add: Some(ref d), remove: None, list: false, .. } if d.read_only && d.serial.is_empty())
+        );
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--remove", "disk-3"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Disk { add: None, remove: Some(ref s), .. } if s == "disk-3")
+        );
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--list"]).unwrap();
+        assert!(matches!(cli.command, Command::Disk { list: true, .. }));
+        for args in [
+            &["host-vmm", "disk", "p", "--add", "a", "--remove", "s"][..],
+            &["host-vmm", "disk", "p", "--remove", "s", "--list"],
+            &["host-vmm", "disk", "p", "--add", "a", "--list"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
 }
