@@ -67,6 +67,7 @@ mod x86_64 {
     use crate::devices::virtio::acpi::add_virtio_mmio_device;
     use crate::devices::virtio::acpi::{VirtioHotplugAml, VIRTIO_HOTPLUG_SCAN};
     use crate::devices::virtio::block::hotplug::DiskHotplug;
+    use crate::devices::virtio::block::slots::duplicate_serial;
     use crate::devices::virtio::block::{Block, DiskError};
     use crate::devices::virtio::mmio::MmioError;
     use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
@@ -119,6 +120,12 @@ mod x86_64 {
             index: usize,
             #[source]
             source: DiskError,
+        },
+        #[error("disks {first} and {second} both have serial {serial:?}: each disk needs its own")]
+        DuplicateSerial {
+            first: usize,
+            second: usize,
+            serial: String,
         },
         #[error("no virtio-mmio slot left for the {device} (the layout has {VIRTIO_MMIO_SLOTS})")]
         VirtioSlots { device: &'static str },
@@ -235,6 +242,13 @@ mod x86_64 {
                 virtio.len(),
             )?);
         }
+        if let Some((first, second)) = duplicate_serial(&opts.disks) {
+            return Err(BuildError::DuplicateSerial {
+                first,
+                second,
+                serial: opts.disks[second].serial.clone(),
+            });
+        }
         for (index, disk) in opts.disks.iter().enumerate() {
             let block = Block::new(disk).map_err(|source| BuildError::Disk { index, source })?;
             virtio.push(add_virtio(
@@ -322,6 +336,11 @@ mod x86_64 {
                 h.ged(),
                 slots,
                 present,
+                opts.disks
+                    .iter()
+                    .filter(|d| !d.serial.is_empty())
+                    .map(|d| d.serial.clone())
+                    .collect(),
             ))),
             _ => None,
         };

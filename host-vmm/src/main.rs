@@ -63,15 +63,24 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
-    /// Hot-add a virtio-blk disk to a running sandbox (needs memory_slots > 0:
-    /// the notification shares memory hot-plug's GED). Prints its slot and size.
+    /// Hot-add, remove or list the virtio-blk disks of a running sandbox (needs
+    /// memory_slots > 0: the notification shares memory hot-plug's GED).
     Disk {
-        /// The sandbox (`boot --id ID`).
+        /// The sandbox (`boot --id ID`, `run --id ID`).
         id: String,
-        /// The disk: a file, read-only with `ro`, and the serial the guest
-        /// finds it by (ASCII, at most 20 bytes).
-        #[arg(long, value_name = "PATH[,ro][,serial=S]")]
-        add: host_vmm::builder::DiskConfig,
+        /// Hot-add a disk: a file, read-only with `ro`, and the serial the guest
+        /// finds it by (ASCII, at most 20 bytes, not used by another disk of the
+        /// sandbox; without one the VMM gives it a fresh `disk-N`). Prints its slot,
+        /// serial and size.
+        #[arg(long, value_name = "PATH[,ro][,serial=S]", conflicts_with_all = ["remove", "list"])]
+        add: Option<host_vmm::builder::DiskConfig>,
+        /// Remove the hot-added disk with this serial, once the guest has let go of
+        /// it (refused while a container uses it as its rootfs).
+        #[arg(long, value_name = "SERIAL", conflicts_with = "list")]
+        remove: Option<String>,
+        /// List the hot-added disks (slot, serial, owning container).
+        #[arg(long)]
+        list: bool,
     },
     /// Talk to the agent of a running sandbox (started with `boot --id ID`).
     Agent {
@@ -306,8 +315,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", cmd::memory::memory(&id, op, !no_wait)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Disk { id, add } => {
-            print!("{}", cmd::disk::add(&id, add)?);
+        Command::Disk {
+            id,
+            add,
+            remove,
+            list,
+        } => {
+            let text = match (add, remove) {
+                (Some(disk), _) => cmd::disk::add(&id, disk, None)?.to_string(),
+                (None, Some(serial)) => cmd::disk::remove(&id, &serial)?,
+                (None, None) if list => cmd::disk::list(&id)?,
+                (None, None) => {
+                    anyhow::bail!("disk {id}: give --add PATH, --remove SERIAL or --list")
+                }
+            };
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent { command } => {
@@ -659,6 +681,27 @@ mod tests {
             &["host-vmm", "list", "--json"],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn test_cli_parses_disk_add_remove_list() {
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--add", "a.img,ro"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Disk { add: Some(ref d), remove: None, list: false, .. } if d.read_only && d.serial.is_empty())
+        );
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--remove", "disk-3"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Disk { add: None, remove: Some(ref s), .. } if s == "disk-3")
+        );
+        let cli = Cli::try_parse_from(["host-vmm", "disk", "p", "--list"]).unwrap();
+        assert!(matches!(cli.command, Command::Disk { list: true, .. }));
+        for args in [
+            &["host-vmm", "disk", "p", "--add", "a", "--remove", "s"][..],
+            &["host-vmm", "disk", "p", "--remove", "s", "--list"],
+            &["host-vmm", "disk", "p", "--add", "a", "--list"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
         }
     }
 }

@@ -258,6 +258,7 @@ pub fn create(
     };
     match start_helper(ctx, &req, &cgroup, prepared.path(), process_plan) {
         Ok((init, channel, namespaces)) => Ok(Arc::new(Container {
+            rootfs_source: req.rootfs.clone(),
             id: req.id,
             init,
             cgroup,

@@ -108,6 +108,8 @@ pub struct Container {
     lifecycle: Mutex<Lifecycle>,
     execs: Mutex<HashMap<String, Arc<Process>>>,
     rootfs: Mutex<PreparedRootfs>,
+    /// Where its image came from (the host's disk, found by serial, for a block device).
+    rootfs_source: RootfsSource,
     reaper: Reaper,
     cgroup_namespace: bool,
     /// The container's seccomp filters, for its exec processes too (as runc does).
@@ -123,6 +125,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Container {
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Where its image came from.
+    pub fn rootfs_source(&self) -> &RootfsSource {
+        &self.rootfs_source
     }
 
     /// The init process.

@@ -1,17 +1,17 @@
 //! Sandbox and container lifecycle: each handler parses its request, makes one call on the
 //! [`Sandbox`] (the table in [`crate::sandbox`]) and builds the response.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::agent::*;
 use protocol::Empty;
 
-use super::block::{self, BLOCK_SYSFS, DEV, DISK_WAIT};
+use super::block::{self, DiskPaths, DISK_WAIT};
 use super::ids;
 use super::{Agent, RpcError};
 use crate::container::spec::{Resources, Spec};
+use crate::container::RootfsSource;
 use crate::container::{CreateRequest, Status};
 use crate::sandbox::{Sandbox, SandboxConfig};
 
@@ -63,13 +63,19 @@ pub fn create_container(agent: &Agent, req: CreateContainerRequest) -> Result<Em
     let sandbox = agent.sandbox()?;
     let spec = Spec::from_json(required(&req.oci_spec_json, "oci_spec_json")?)?;
     let requested = block::requested_rootfs(req.rootfs.as_ref())?;
-    let rootfs = block::resolve(requested, Path::new(BLOCK_SYSFS), Path::new(DEV), DISK_WAIT)?;
-    sandbox.create_container(CreateRequest {
+    let paths = DiskPaths::system();
+    let rootfs = block::resolve(requested, &paths, DISK_WAIT)?;
+    let created = sandbox.create_container(CreateRequest {
         id: req.container_id,
         exec_id: req.exec_id,
         spec,
-        rootfs,
-    })?;
+        rootfs: rootfs.clone(),
+    });
+    if created.is_err() {
+        // The host takes the disk back out after a failed create.
+        release_rootfs_disk(&paths, &rootfs);
+    }
+    created?;
     Ok(Empty::new())
 }
 
@@ -82,8 +88,64 @@ pub fn start_container(agent: &Agent, req: StartContainerRequest) -> Result<Empt
 pub fn remove_container(agent: &Agent, req: RemoveContainerRequest) -> Result<Empty, RpcError> {
     let id = ids::id(&req.container_id, "container_id")?;
     let timeout = (req.timeout > 0).then(|| Duration::from_secs(req.timeout.into()));
-    agent.sandbox()?.remove_container(id, timeout)?;
+    let sandbox = agent.sandbox()?;
+    let rootfs = sandbox.container(id).map(|c| c.rootfs_source().clone());
+    sandbox.remove_container(id, timeout)?;
+    // Unmounted: let go of its disk, so the host can remove it and free the slot.
+    if let Ok(rootfs) = rootfs {
+        release_rootfs_disk(&DiskPaths::system(), &rootfs);
+    }
     Ok(Empty::new())
+}
+
+/// ReleaseDisk: the disk with `serial` is let go of (its driver unbound) unless a container
+/// uses it or it is mounted; a serial no disk has is fine.
+pub fn release_disk(agent: &Agent, req: ReleaseDiskRequest) -> Result<Empty, RpcError> {
+    block::check_serial("serial", &req.serial)?;
+    let paths = DiskPaths::system();
+    let Some(name) = block::find_disk(&paths.block, &req.serial)? else {
+        return Ok(Empty::new());
+    };
+    let node = paths.dev.join(&name);
+    if let Ok(sandbox) = agent.sandbox() {
+        for id in sandbox.container_ids() {
+            let Ok(c) = sandbox.container(&id) else {
+                continue;
+            };
+            if matches!(c.rootfs_source(), RootfsSource::Block { device, .. } if *device == node) {
+                return Err(RpcError::FailedPrecondition(format!(
+                    "disk {:?} ({}) is the rootfs of container {id}",
+                    req.serial,
+                    node.display()
+                )));
+            }
+        }
+    }
+    let dev = std::fs::read_to_string(paths.block.join(&name).join("dev")).map_err(
+        RpcError::io(format!("read {}/{name}/dev", paths.block.display())),
+    )?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(RpcError::io("read /proc/self/mountinfo"))?;
+    if let Some(point) = block::mounted_at(&mountinfo, dev.trim()) {
+        return Err(RpcError::FailedPrecondition(format!(
+            "disk {:?} ({}) is mounted at {point}",
+            req.serial,
+            node.display()
+        )));
+    }
+    block::release_disk(&paths, &node)?;
+    Ok(Empty::new())
+}
+
+/// Releases a container's rootfs disk, if it had one. A failure is logged: the container is
+/// gone either way, and the host's removal of the disk then reports that the guest still
+/// holds it.
+fn release_rootfs_disk(paths: &DiskPaths, rootfs: &RootfsSource) {
+    if let RootfsSource::Block { device, .. } = rootfs {
+        if let Err(e) = block::release_disk(paths, device) {
+            tracing::warn!("disk {}: {e}", device.display());
+        }
+    }
 }
 
 pub fn update_container(agent: &Agent, req: UpdateContainerRequest) -> Result<Empty, RpcError> {

@@ -183,6 +183,7 @@ routes! {
     close_stdin: CloseStdinRequest -> Empty => stdio::close_stdin;
     tty_win_resize: TtyWinResizeRequest -> Empty => stdio::tty_win_resize;
     online_cpu_mem: OnlineCPUMemRequest -> Empty => hotplug::online_cpu_mem;
+    release_disk: ReleaseDiskRequest -> Empty => containers::release_disk;
     copy_file: CopyFileRequest -> Empty => system::copy_file;
     set_guest_date_time: SetGuestDateTimeRequest -> Empty => system::set_guest_date_time;
     get_guest_details: GuestDetailsRequest -> protocol::agent::GuestDetailsResponse

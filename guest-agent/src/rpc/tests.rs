@@ -293,3 +293,19 @@ fn test_copy_file_is_still_unimplemented() {
     assert_eq!(code, Code::UNIMPLEMENTED);
     assert_eq!(msg, "not implemented yet: CopyFile");
 }
+
+#[test]
+fn test_release_disk_checks_the_serial_and_accepts_an_absent_disk() {
+    let f = Fixture::new("release-disk");
+    for bad in ["", "../vda", "x123456789012345678901"] {
+        let mut req = ReleaseDiskRequest::new();
+        req.serial = bad.into();
+        let (code, msg) = code_of(f.agent().release_disk(ctx(), &req));
+        assert_eq!(code, Code::INVALID_ARGUMENT, "{bad:?}: {msg}");
+        assert!(msg.contains("serial"), "{msg}");
+    }
+    // No disk has it (this host has no such virtio disk): nothing to let go of.
+    let mut req = ReleaseDiskRequest::new();
+    req.serial = "no-such-disk-78".into();
+    f.agent().release_disk(ctx(), &req).unwrap();
+}

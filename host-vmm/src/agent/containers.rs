@@ -9,8 +9,9 @@
 use protocol::agent::{
     CloseStdinRequest, CreateContainerRequest, CreateSandboxRequest, DestroySandboxRequest,
     ExecProcessRequest, ListContainersRequest, OnlineCPUMemRequest, ReadStreamRequest,
-    RemoveContainerRequest, Rootfs, SignalProcessRequest, StartContainerRequest,
-    StatsContainerRequest, TtyWinResizeRequest, WaitProcessRequest, WriteStreamRequest,
+    ReleaseDiskRequest, RemoveContainerRequest, Rootfs, SignalProcessRequest,
+    StartContainerRequest, StatsContainerRequest, TtyWinResizeRequest, WaitProcessRequest,
+    WriteStreamRequest,
 };
 use protocol::protobuf::MessageField;
 use protocol::ttrpc::context;
@@ -286,6 +287,15 @@ impl AgentClient {
         req.wait = true;
         req.memory_bytes = memory_bytes;
         self.call("OnlineCPUMem", |a, ctx| a.online_cpu_mem(ctx, &req))?;
+        Ok(())
+    }
+
+    /// `ReleaseDisk`: the guest lets go of the disk with `serial` (refused while a
+    /// container uses it or it is mounted).
+    pub fn release_disk(&self, serial: &str) -> Result<(), ClientError> {
+        let mut req = ReleaseDiskRequest::new();
+        req.serial = serial.to_string();
+        self.call("ReleaseDisk", |a, ctx| a.release_disk(ctx, &req))?;
         Ok(())
     }
 

@@ -3,13 +3,23 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::protocol::{DiskStatus, MemoryStatus, Request, Response, SandboxStatus};
+use std::time::Duration;
+
+use super::protocol::{
+    DiskEntry, DiskList, DiskRemoved, DiskStatus, MemoryStatus, Request, Response, SandboxStatus,
+};
 use super::server::ApiHandler;
 use crate::devices::virtio::block::hotplug::DiskHotplug;
 use crate::devices::virtio::block::DiskConfig;
 use crate::errors::error_chain;
 use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
+use crate::sandbox::validate_id;
 use crate::vmm::{ExitSignal, GuestExit};
+
+/// How long a disk removal waits for the guest to let go of the device
+/// (the agent has already unbound it when its container was removed, so
+/// this is only reached by a guest that still uses the disk).
+pub const RELEASE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Serves the control socket for one VM.
 pub struct VmmApi {
@@ -77,16 +87,28 @@ impl VmmApi {
         self
     }
 
-    fn add_disk(&self, cfg: DiskConfig) -> Response {
-        let Some(d) = &self.disks else {
-            return error("disk hot-plug is unavailable: it needs memory_slots > 0 (the GED) and a free virtio-mmio slot");
+    fn disks(&self) -> Result<&DiskHotplug, Response> {
+        self.disks.as_deref().ok_or_else(|| {
+            error("disk hot-plug is unavailable: it needs memory_slots > 0 (the GED) and a free virtio-mmio slot")
+        })
+    }
+
+    fn add_disk(&self, cfg: DiskConfig, owner: Option<String>) -> Response {
+        let d = match self.disks() {
+            Ok(d) => d,
+            Err(r) => return r,
         };
-        match d.add(&cfg) {
+        if let Some(owner) = &owner {
+            if let Err(e) = validate_id(owner) {
+                return error(&format!("owner: {e}"));
+            }
+        }
+        match d.add(&cfg, owner.as_deref()) {
             Ok(added) => {
                 let (total, used) = d.usage();
                 Response::Disk(DiskStatus {
                     slot: added.slot as u32,
-                    serial: cfg.serial,
+                    serial: added.serial,
                     sectors: added.sectors,
                     slots_total: total as u32,
                     slots_used: used as u32,
@@ -94,6 +116,52 @@ impl VmmApi {
             }
             Err(e) => error(&error_chain(&e)),
         }
+    }
+
+    fn remove_disk(&self, serial: &str) -> Response {
+        let d = match self.disks() {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        match d.remove(serial, RELEASE_DEADLINE) {
+            Ok(removed) => {
+                let (total, used) = d.usage();
+                Response::DiskRemoved(DiskRemoved {
+                    slot: removed.slot as u32,
+                    serial: removed.serial,
+                    owner: removed.owner,
+                    waited_ms: u64::try_from(removed.waited.as_millis()).unwrap_or(u64::MAX),
+                    slots_total: total as u32,
+                    slots_used: used as u32,
+                })
+            }
+            Err(e) => error(&error_chain(&e)),
+        }
+    }
+
+    fn list_disks(&self) -> Response {
+        let Some(d) = &self.disks else {
+            return Response::Disks(DiskList {
+                slots_total: 0,
+                slots_used: 0,
+                disks: Vec::new(),
+            });
+        };
+        let (total, used) = d.usage();
+        Response::Disks(DiskList {
+            slots_total: total as u32,
+            slots_used: used as u32,
+            disks: d
+                .disks()
+                .into_iter()
+                .map(|h| DiskEntry {
+                    slot: h.slot as u32,
+                    serial: h.serial,
+                    owner: h.owner,
+                    removing: h.removing,
+                })
+                .collect(),
+        })
     }
 
     fn status(&self) -> MemoryStatus {
@@ -160,11 +228,17 @@ impl ApiHandler for VmmApi {
                 path,
                 read_only,
                 serial,
-            } => self.add_disk(DiskConfig {
-                path,
-                read_only,
-                serial,
-            }),
+                owner,
+            } => self.add_disk(
+                DiskConfig {
+                    path,
+                    read_only,
+                    serial,
+                },
+                owner,
+            ),
+            Request::DiskRemove { serial } => self.remove_disk(&serial),
+            Request::DiskList => self.list_disks(),
             Request::MemorySet { total_bytes } => self.grow(|h| {
                 h.grow_to(total_bytes).map(|r| {
                     if let Some(r) = r {
@@ -193,6 +267,21 @@ mod tests {
             Response::Error { message } => {
                 assert!(message.contains("memory_slots = 0"), "{message}")
             }
+            other => panic!("{other:?}"),
+        }
+        match api.handle(Request::DiskRemove {
+            serial: "disk-0".into(),
+        }) {
+            Response::Error { message } => {
+                assert!(
+                    message.contains("disk hot-plug is unavailable"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match api.handle(Request::DiskList) {
+            Response::Disks(l) => assert_eq!((l.slots_total, l.disks.len()), (0, 0)),
             other => panic!("{other:?}"),
         }
     }

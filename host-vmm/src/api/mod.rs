@@ -13,5 +13,7 @@ mod tests;
 
 pub use client::{memory_request, request, request_with_timeout, ApiClientError};
 pub use handler::VmmApi;
-pub use protocol::{DiskStatus, MemoryStatus, Request, Response, SandboxStatus};
+pub use protocol::{
+    DiskEntry, DiskList, DiskRemoved, DiskStatus, MemoryStatus, Request, Response, SandboxStatus,
+};
 pub use server::{ApiHandler, ApiServer, ApiServerError};

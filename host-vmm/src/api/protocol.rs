@@ -16,17 +16,57 @@ pub enum Request {
     /// Hot-add as many slots as needed to reach `total_bytes`.
     MemorySet { total_bytes: u64 },
     /// Hot-add a virtio-blk disk (a host file) with the serial the guest
-    /// finds it by.
+    /// finds it by: empty for a fresh one from the VMM; one another live
+    /// disk has is refused. `owner`: the container whose rootfs it is.
     DiskAdd {
         path: std::path::PathBuf,
         read_only: bool,
+        #[serde(default)]
         serial: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
     /// The sandbox's pid, uptime, vCPUs and memory (`host-vmm list`).
     Status,
     /// Stop the sandbox the way SIGTERM to its host-vmm does (`host-vmm stop`). Answered
     /// at once; the caller waits for the pid file's lock to go.
     Stop,
+    /// Remove a hot-added disk once the guest has let go of it.
+    DiskRemove { serial: String },
+    /// The hot-added disks.
+    DiskList,
+}
+
+/// A removed disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskRemoved {
+    pub slot: u32,
+    pub serial: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// How long the guest took to let go.
+    pub waited_ms: u64,
+    pub slots_total: u32,
+    pub slots_used: u32,
+}
+
+/// One hot-added disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskEntry {
+    pub slot: u32,
+    pub serial: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Being removed (the VMM waits for the guest to let go).
+    pub removing: bool,
+}
+
+/// The hot-added disks of a VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskList {
+    pub slots_total: u32,
+    pub slots_used: u32,
+    pub disks: Vec<DiskEntry>,
 }
 
 /// A running sandbox, as `Status` reports it.
@@ -76,6 +116,8 @@ pub enum Response {
     Stopping {
         pid: u32,
     },
+    DiskRemoved(DiskRemoved),
+    Disks(DiskList),
     Error {
         message: String,
     },
@@ -103,6 +145,7 @@ mod tests {
             path: "/i/a.erofs".into(),
             read_only: true,
             serial: "rootfs".into(),
+            owner: None,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -110,6 +153,39 @@ mod tests {
             r#"{"op":"disk-add","path":"/i/a.erofs","read_only":true,"serial":"rootfs"}"#
         );
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+        let owned = r#"{"op":"disk-add","path":"/i/a","read_only":true,"owner":"c1"}"#;
+        assert_eq!(
+            serde_json::from_str::<Request>(owned).unwrap(),
+            Request::DiskAdd {
+                path: "/i/a".into(),
+                read_only: true,
+                serial: String::new(),
+                owner: Some("c1".into())
+            }
+        );
+        let rm = Request::DiskRemove {
+            serial: "disk-3".into(),
+        };
+        let line = serde_json::to_string(&rm).unwrap();
+        assert_eq!(line, r#"{"op":"disk-remove","serial":"disk-3"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), rm);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"disk-list"}"#).unwrap(),
+            Request::DiskList
+        );
+        let list = Response::Disks(DiskList {
+            slots_total: 7,
+            slots_used: 1,
+            disks: vec![DiskEntry {
+                slot: 0,
+                serial: "disk-0".into(),
+                owner: Some("c".into()),
+                removing: false,
+            }],
+        });
+        let line = serde_json::to_string(&list).unwrap();
+        assert!(line.starts_with(r#"{"status":"disks","#), "{line}");
+        assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), list);
     }
 
     #[test]

@@ -61,6 +61,7 @@ fn test_api_disk_add_of_a_fifo_is_refused_promptly() {
                     path: f,
                     read_only,
                     serial: "fifo".into(),
+                    owner: None,
                 },
             ));
         });

@@ -14,7 +14,9 @@ use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
 use host_vmm::oci::{process_json, ProcessOptions, ResourceOptions};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 
-use super::run::{container_spec, hostname, rootfs_disk, RootfsChoice, EXIT_NOT_STARTED};
+use super::run::{
+    block_rootfs, container_spec, hostname, rootfs_image_disk, RootfsChoice, EXIT_NOT_STARTED,
+};
 use super::session::{attach_and_wait, Attach};
 use super::stdio::Target;
 
@@ -48,24 +50,37 @@ pub fn create(req: CreateRequest) -> anyhow::Result<()> {
         let dir = RuntimeDir::open(&runtime_root(), &req.sandbox)?;
         super::update::grow_for_limit(&req.sandbox, &dir, &agent, mib)?;
     }
-    let rootfs = match rootfs_dir {
-        None => RootfsSource::Default,
+    let (rootfs, disk_serial) = match rootfs_dir {
+        None => (RootfsSource::Default, None),
         Some(dir) => {
-            let (disk, source) = rootfs_disk(&dir, &req.container)?;
-            let added = super::disk::add(&req.sandbox, disk).with_context(|| {
-                format!("create {}: cannot hot-add its rootfs disk", req.container)
-            })?;
+            // The VMM gives the disk a serial no other disk of the sandbox has.
+            let disk = rootfs_image_disk(&dir, "")?;
+            let added =
+                super::disk::add(&req.sandbox, disk, Some(&req.container)).with_context(|| {
+                    format!("create {}: cannot hot-add its rootfs disk", req.container)
+                })?;
             tracing::info!(
                 "rootfs disk of {} hot-added: {}",
                 req.container,
-                added.replace('\n', " ")
+                added.to_string().replace('\n', " ")
             );
-            source
+            let serial = added.0.serial;
+            (block_rootfs(&serial), Some(serial))
         }
     };
-    agent
+    let created = agent
         .create_container(&req.container, &req.container, &spec.to_string(), &rootfs)
-        .with_context(|| format!("sandbox {}: create {}", req.sandbox, req.container))
+        .with_context(|| format!("sandbox {}: create {}", req.sandbox, req.container));
+    if created.is_err() {
+        // The agent let go of the disk when the create failed: take it back out (only
+        // this one: a container of that id may exist already, with its own disk).
+        if let Some(serial) = disk_serial {
+            if let Err(e) = super::disk::remove_serial(&req.sandbox, &serial) {
+                tracing::warn!("create {}: disk {serial}: {e:#}", req.container);
+            }
+        }
+    }
+    created
 }
 
 /// `StartContainer`; with `attach`, stream it and return its exit code.
@@ -188,11 +203,24 @@ pub fn wait(sandbox: &str, container: &str) -> anyhow::Result<u8> {
     Ok(exit.code)
 }
 
-/// `RemoveContainer`.
+/// `RemoveContainer` (the agent unmounts its rootfs and lets go of its disk), then the
+/// removal of the disks hot-added for it (the slot is freed, the image file closed).
+/// A `delete` that failed after the container was gone (its disk still attached) can be
+/// repeated: the disks go once the agent no longer lists the container.
 pub fn delete(sandbox: &str, container: &str) -> anyhow::Result<()> {
-    connect(sandbox)?
+    let agent = connect(sandbox)?;
+    let removed = agent
         .remove_container(container, 10)
-        .with_context(|| format!("sandbox {sandbox}: delete {container}"))
+        .with_context(|| format!("sandbox {sandbox}: delete {container}"));
+    let gone = removed.is_ok()
+        || agent
+            .list_containers()
+            .is_ok_and(|list| !list.iter().any(|c| c.id == container));
+    if gone {
+        super::disk::remove_owned_by(sandbox, container)
+            .with_context(|| format!("sandbox {sandbox}: delete {container}"))?;
+    }
+    removed
 }
 
 /// `ListContainers` as a table.

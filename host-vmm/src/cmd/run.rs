@@ -35,8 +35,6 @@ use super::stdio::Target;
 pub const EXIT_NOT_STARTED: u8 = 125;
 /// How long `run` waits for the agent of the VM it booted.
 const AGENT_DEADLINE: Duration = Duration::from_secs(120);
-/// Longest virtio-blk serial.
-const MAX_SERIAL: usize = 20;
 /// Seconds `RemoveContainer` may wait for the container's processes to die.
 const REMOVE_TIMEOUT_SECS: u32 = 10;
 
@@ -197,9 +195,10 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
     let rootfs = match &plan.rootfs_dir {
         None => RootfsSource::Default,
         Some(dir) => {
-            let (disk, source) = rootfs_disk(dir, &plan.id)?;
-            vm_req.disks.push(disk);
-            source
+            vm_req
+                .disks
+                .push(rootfs_image_disk(dir, RUN_ROOTFS_SERIAL)?);
+            block_rootfs(RUN_ROOTFS_SERIAL)
         }
     };
 
@@ -362,42 +361,30 @@ fn create_and_start(
     Ok(())
 }
 
-/// The virtio-blk serial of a container's rootfs disk, at most the 20 bytes a serial holds:
-/// `ctr-<id>`, or for a longer id `ctr-<first 7>-<8 hex digits of a hash of the id>`, so the
-/// containers of one sandbox keep distinct serials. (Ids are ASCII: any cut is at a
-/// character boundary.)
-pub fn disk_serial(id: &str) -> String {
-    let serial = format!("ctr-{id}");
-    if serial.len() <= MAX_SERIAL {
-        return serial;
-    }
-    // FNV-1a, 32 bits: stable across runs and builds.
-    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    // Checked ids are ASCII; `get` never splits a character even if one is not.
-    format!("ctr-{}-{hash:08x}", id.get(..7).unwrap_or(id))
-}
+/// The serial of `run`'s rootfs disk: the only disk of its sandbox (a boot disk; disks
+/// hot-added later get fresh `disk-N` serials from the VMM, which refuses this one).
+pub const RUN_ROOTFS_SERIAL: &str = "rootfs";
 
 /// The container's rootfs directory as a read-only erofs disk (built once, then cached by
-/// content), and how the agent finds it.
-pub fn rootfs_disk(dir: &Path, id: &str) -> anyhow::Result<(DiskConfig, RootfsSource)> {
+/// content) with `serial` (empty: the VMM picks one at hot-add).
+pub fn rootfs_image_disk(dir: &Path, serial: &str) -> anyhow::Result<DiskConfig> {
     let cache = image::default_cache_dir().context("rootfs image cache")?;
     let path = image::rootfs_image(dir, &cache)
         .with_context(|| format!("cannot build the rootfs image of {}", dir.display()))?;
     tracing::info!(dir = %dir.display(), image = %path.display(), "container rootfs image");
-    let serial = disk_serial(id);
-    Ok((
-        DiskConfig {
-            path,
-            read_only: true,
-            serial: serial.clone(),
-        },
-        RootfsSource::Block {
-            serial,
-            fstype: "erofs".into(),
-        },
-    ))
+    Ok(DiskConfig {
+        path,
+        read_only: true,
+        serial: serial.to_string(),
+    })
+}
+
+/// How the agent finds a rootfs disk: by its exact serial, erofs.
+pub fn block_rootfs(serial: &str) -> RootfsSource {
+    RootfsSource::Block {
+        serial: serial.to_string(),
+        fstype: "erofs".into(),
+    }
 }
 
 /// Removes the container and the sandbox (best effort: the VM goes anyway), then stops the
@@ -439,24 +426,6 @@ mod tests {
         assert_eq!(hotplug_bytes(1024, 512, block), 512 << 20);
         assert_eq!(hotplug_bytes(1100, 512, block), 640 << 20);
         assert_eq!(hotplug_bytes(600, 512, 0), 88 << 20);
-    }
-
-    #[test]
-    fn test_disk_serial_fits_20_bytes() {
-        assert_eq!(disk_serial("c1"), "ctr-c1");
-        assert_eq!(
-            disk_serial(&"a".repeat(16)),
-            format!("ctr-{}", "a".repeat(16))
-        );
-        let long_a = disk_serial("web-frontend-replica-1");
-        let long_b = disk_serial("web-frontend-replica-2");
-        assert!(
-            long_a.len() <= 20 && long_b.len() <= 20,
-            "{long_a} {long_b}"
-        );
-        assert!(long_a.starts_with("ctr-web-fro-"), "{long_a}");
-        assert_ne!(long_a, long_b);
-        assert!(long_a.bytes().all(|b| b.is_ascii_graphic()));
     }
 
     #[test]

@@ -160,6 +160,25 @@ impl Vm {
         self.fd.register_irqfd(evt, gsi).map_err(ioctl("KVM_IRQFD"))
     }
 
+    /// Undo [`Self::register_ioevent_mmio`] (a device leaving its window).
+    pub fn unregister_ioevent_mmio(
+        &self,
+        evt: &EventFd,
+        addr: u64,
+        datamatch: u32,
+    ) -> Result<(), KvmError> {
+        self.fd
+            .unregister_ioevent(evt, &kvm_ioctls::IoEventAddress::Mmio(addr), datamatch)
+            .map_err(ioctl("KVM_IOEVENTFD (deassign)"))
+    }
+
+    /// Undo [`Self::register_irqfd`].
+    pub fn unregister_irqfd(&self, evt: &EventFd, gsi: u32) -> Result<(), KvmError> {
+        self.fd
+            .unregister_irqfd(evt, gsi)
+            .map_err(ioctl("KVM_IRQFD (deassign)"))
+    }
+
     pub fn create_vcpu(&self, id: u32) -> Result<VcpuFd, KvmError> {
         self.fd
             .create_vcpu(u64::from(id))

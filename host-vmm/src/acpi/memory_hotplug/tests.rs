@@ -244,6 +244,16 @@ fn test_virtio_hotplug_slots_sta_and_ged_bus_check_in_acpiexec() {
             &Store::new(&Path::new("TEVT"), &GED_EVENT_VIRTIO),
         ],
     ));
+    // Slot 1 removed again (DiskHotplug::remove): bit cleared, the same GED event.
+    b.add_root(&Method::new(
+        Path::new("TCLR"),
+        0,
+        false,
+        vec![
+            &Store::new(&Path::new("TPRE"), &0u32),
+            &Store::new(&Path::new("TEVT"), &GED_EVENT_VIRTIO),
+        ],
+    ));
     let bytes = b.build().unwrap();
     let dir = ScratchDir::new("virtio-hp-exec");
     round_trip(dir.path(), "dsdt", &bytes);
@@ -271,4 +281,24 @@ fn test_virtio_hotplug_slots_sta_and_ged_bus_check_in_acpiexec() {
         "Evaluate \\TSET; Evaluate \\_SB.GED_._EVT 13",
     );
     assert!(out.contains("VHPC"), "no Notify of the container:\n{out}");
+    // Removal: the slot reads absent again and the GED sends the container a Bus Check
+    // (Linux re-evaluates every child's _STA on it).
+    let out = acpiexec(
+        dir.path(),
+        &bytes,
+        "Evaluate \\TSET; Evaluate \\TCLR; Evaluate \\_SB.VHPC.VR02._STA",
+    );
+    assert!(
+        out.contains("[Integer] = 0000000000000000"),
+        "removed slot still present:\n{out}"
+    );
+    let out = acpiexec(
+        dir.path(),
+        &bytes,
+        "Evaluate \\TSET; Evaluate \\TCLR; Evaluate \\_SB.GED_._EVT 13",
+    );
+    assert!(
+        out.contains("Notify on [VHPC]") && out.contains("(Bus Check)"),
+        "no Bus Check of the container on removal:\n{out}"
+    );
 }

@@ -14,17 +14,33 @@
 //! [`GED_EVENT_VIRTIO`]. The guest's GED `_EVT` then sends a Bus Check to
 //! the container; Linux's container scan handler rescans its children,
 //! finds the new `_STA` = present device and binds virtio-mmio to it, and
-//! the disk appears as the next `vdX` (find it by serial). Removal is not
-//! supported.
+//! the disk appears as the next `vdX` (find it by serial).
+//!
+//! [`DiskHotplug::remove`] clears the slot's present bit and raises the GED
+//! again (the Bus Check makes Linux re-evaluate `_STA`: the ACPI device is
+//! marked absent), then waits, with a deadline, until the guest's driver
+//! has let go of the device: the virtio status register no longer has
+//! DRIVER (Linux's virtio removal resets the device and acknowledges it
+//! again, see [`driver_holds`]). Linux 6.12 never unregisters an ACPI-enumerated platform device
+//! on `_STA` = 0 or on an eject (see ARCHITECTURE.md), so the guest agent
+//! unbinds the virtio-mmio driver itself when it removes the container that
+//! used the disk, and binds it again when a later disk lands in the slot.
+//! Only then does the transport leave the window, its irqfd and ioeventfds
+//! are unregistered, the file is closed and the slot is free.
+//!
+//! Serials: see [`super::slots`].
 //!
 //! Needs the GED, which comes with memory hot-plug (`memory_slots` > 0).
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use super::{Block, DiskConfig, DiskError};
+use super::slots::{SlotError, SlotState, SlotTable};
+use super::{serial_id, Block, DiskConfig, DiskError};
 use crate::devices::acpi::ged::{GedNotifier, GED_EVENT_VIRTIO};
 use crate::devices::virtio::mmio::{MmioError, VirtioMmioDevice, MMIO_NOTIFY_OFFSET};
+use crate::devices::virtio::status;
 use crate::devices::BusDevice;
 use crate::kvm::{KvmError, Vm};
 use crate::memory::GuestMemoryAtomic;
@@ -104,13 +120,35 @@ pub struct HotAdded {
     pub gsi: u32,
     /// Disk size in 512-byte sectors.
     pub sectors: u64,
+    /// The serial the guest finds it by (the VMM's when the request gave none).
+    pub serial: String,
 }
 
-/// Why a disk could not be hot-added.
+/// What a removal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotRemoved {
+    pub slot: usize,
+    pub serial: String,
+    pub owner: Option<String>,
+    /// How long the guest took to let go.
+    pub waited: Duration,
+}
+
+/// A hot-added disk as [`DiskHotplug::disks`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotDisk {
+    pub slot: usize,
+    pub serial: String,
+    pub owner: Option<String>,
+    /// Being removed (waiting for the guest).
+    pub removing: bool,
+}
+
+/// Why a disk could not be hot-added or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskHotplugError {
-    #[error("no free hot-plug slot for a disk (the VM has {slots})")]
-    NoSlot { slots: usize },
+    #[error(transparent)]
+    Slot(#[from] SlotError),
     #[error(transparent)]
     Disk(#[from] DiskError),
     #[error("cannot create the virtio-mmio transport")]
@@ -119,6 +157,12 @@ pub enum DiskHotplugError {
     Kvm(#[source] KvmError),
     #[error("cannot raise the GED interrupt")]
     Notify(#[source] std::io::Error),
+    #[error(
+        "the guest still uses disk {serial:?} after {waited:?} (its virtio driver is still \
+         bound): unmount it and unbind it in the guest first (the agent does this \
+         when the container that uses it is deleted)"
+    )]
+    NotReleased { serial: String, waited: Duration },
 }
 
 /// The hot slots of one VM.
@@ -128,8 +172,9 @@ pub struct DiskHotplug {
     ged: Arc<GedNotifier>,
     present: Arc<AtomicU32>,
     slots: Vec<HotSlot>,
-    /// Serialises hot-adds (slot choice, KVM registration).
-    lock: Mutex<()>,
+    /// Which slot holds which serial; also serialises slot choice and
+    /// KVM (un)registration.
+    table: Mutex<SlotTable>,
 }
 
 /// Empty slot devices and the present register for `places` (index,
@@ -148,42 +193,85 @@ pub fn hot_slots(places: &[(usize, u64, u32)]) -> (Vec<HotSlot>, PresentRegister
     (slots, PresentRegister::default())
 }
 
+/// How often a removal looks whether the guest has let go.
+const RELEASE_POLL: Duration = Duration::from_millis(10);
+
 impl DiskHotplug {
+    /// `boot_serials`: the serials of the boot disks (no hot disk may reuse them).
     pub fn new(
         vm: Arc<Vm>,
         mem: GuestMemoryAtomic,
         ged: Arc<GedNotifier>,
         slots: Vec<HotSlot>,
         present: Arc<AtomicU32>,
+        boot_serials: Vec<String>,
     ) -> Self {
+        let table = SlotTable::new(slots.len(), boot_serials);
         Self {
             vm,
             mem,
             ged,
             present,
             slots,
-            lock: Mutex::new(()),
+            table: Mutex::new(table),
         }
     }
 
-    /// Hot slots in all and in use.
-    pub fn usage(&self) -> (usize, usize) {
-        let used = self.present.load(Ordering::SeqCst).count_ones() as usize;
-        (self.slots.len(), used)
+    fn table(&self) -> MutexGuard<'_, SlotTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Attach `cfg` in the first free slot and tell the guest.
-    pub fn add(&self, cfg: &DiskConfig) -> Result<HotAdded, DiskHotplugError> {
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let present = self.present.load(Ordering::SeqCst);
-        let (slot, place) = self
-            .slots
+    /// Hot slots in all and in use (being removed counts as in use).
+    pub fn usage(&self) -> (usize, usize) {
+        self.table().usage()
+    }
+
+    /// The hot-added disks, by slot.
+    pub fn disks(&self) -> Vec<HotDisk> {
+        self.table()
+            .states()
             .iter()
             .enumerate()
-            .find(|(i, _)| present & (1 << i) == 0)
-            .ok_or(DiskHotplugError::NoSlot {
-                slots: self.slots.len(),
-            })?;
+            .filter_map(|(slot, s)| {
+                let (d, removing) = match s {
+                    SlotState::Free => return None,
+                    SlotState::Used(d) => (d, false),
+                    SlotState::Removing(d) => (d, true),
+                };
+                Some(HotDisk {
+                    slot,
+                    serial: d.serial.clone(),
+                    owner: d.owner.clone(),
+                    removing,
+                })
+            })
+            .collect()
+    }
+
+    /// Attach `cfg` in the first free slot and tell the guest. An empty
+    /// serial gets a fresh one; a serial another live disk has is refused.
+    /// `owner`: the container whose rootfs it is, if any (listed, and named
+    /// when a removal is refused).
+    pub fn add(&self, cfg: &DiskConfig, owner: Option<&str>) -> Result<HotAdded, DiskHotplugError> {
+        let mut table = self.table();
+        let mut cfg = cfg.clone();
+        if cfg.serial.is_empty() {
+            cfg.serial = table.fresh_serial();
+        }
+        // Check the serial's form before it takes a slot.
+        serial_id(&cfg.serial)?;
+        let slot = table.reserve(&cfg.serial, owner)?;
+        match self.attach(slot, &cfg) {
+            Ok(added) => Ok(added),
+            Err(e) => {
+                table.release(slot);
+                Err(e)
+            }
+        }
+    }
+
+    fn attach(&self, slot: usize, cfg: &DiskConfig) -> Result<HotAdded, DiskHotplugError> {
+        let place = &self.slots[slot];
         let block = Block::new(cfg)?;
         let sectors = block.capacity();
         let transport = VirtioMmioDevice::new(Box::new(block), self.mem.clone())
@@ -193,9 +281,13 @@ impl DiskHotplug {
             .map_err(DiskHotplugError::Kvm)?;
         for (queue, evt) in transport.queue_evts().iter().enumerate() {
             let queue = u32::try_from(queue).unwrap_or(u32::MAX);
-            self.vm
-                .register_ioevent_mmio(evt, place.base + MMIO_NOTIFY_OFFSET, queue)
-                .map_err(DiskHotplugError::Kvm)?;
+            if let Err(e) =
+                self.vm
+                    .register_ioevent_mmio(evt, place.base + MMIO_NOTIFY_OFFSET, queue)
+            {
+                self.unwire(place, &transport);
+                return Err(DiskHotplugError::Kvm(e));
+            }
         }
         place
             .device
@@ -219,7 +311,100 @@ impl DiskHotplug {
             base: place.base,
             gsi: place.gsi,
             sectors,
+            serial: cfg.serial.clone(),
         })
+    }
+
+    /// Unregister a transport's irqfd and queue ioeventfds (failures are
+    /// logged: the eventfds close with the transport anyway).
+    fn unwire(&self, place: &HotSlot, transport: &VirtioMmioDevice) {
+        for (queue, evt) in transport.queue_evts().iter().enumerate() {
+            let queue = u32::try_from(queue).unwrap_or(u32::MAX);
+            if let Err(e) =
+                self.vm
+                    .unregister_ioevent_mmio(evt, place.base + MMIO_NOTIFY_OFFSET, queue)
+            {
+                tracing::debug!(slot = place.index, "queue notification: {e}");
+            }
+        }
+        if let Err(e) = self
+            .vm
+            .unregister_irqfd(transport.interrupt_evt(), place.gsi)
+        {
+            tracing::debug!(slot = place.index, "interrupt: {e}");
+        }
+    }
+
+    /// Remove the disk with `serial`: its slot reads absent (`_STA` = 0)
+    /// and the guest gets a Bus Check; once the guest's driver has let go
+    /// ([`driver_holds`] is false) the transport leaves the
+    /// window, its interrupt and notifications are unregistered, the file
+    /// is closed and the slot is free. If the guest still drives the device
+    /// after `deadline`, the disk is put back as it was and
+    /// [`DiskHotplugError::NotReleased`] says so.
+    pub fn remove(&self, serial: &str, deadline: Duration) -> Result<HotRemoved, DiskHotplugError> {
+        let (slot, disk) = self.table().begin_remove(serial)?;
+        let place = &self.slots[slot];
+        self.present.fetch_and(!(1 << slot), Ordering::SeqCst);
+        if let Err(e) = self.ged.notify(GED_EVENT_VIRTIO) {
+            tracing::warn!(slot, "disk removal: cannot raise the GED: {e}");
+        }
+        let started = Instant::now();
+        let transport = loop {
+            if let Ok(t) = take_if_released(&place.device) {
+                break t;
+            }
+            if started.elapsed() >= deadline {
+                // Present again, and the guest's ACPI view with it.
+                self.present.fetch_or(1 << slot, Ordering::SeqCst);
+                if let Err(e) = self.ged.notify(GED_EVENT_VIRTIO) {
+                    tracing::warn!(slot, "disk removal: cannot raise the GED: {e}");
+                }
+                self.table().cancel_remove(slot);
+                return Err(DiskHotplugError::NotReleased {
+                    serial: serial.to_string(),
+                    waited: started.elapsed(),
+                });
+            }
+            std::thread::sleep(RELEASE_POLL);
+        };
+        let waited = started.elapsed();
+        let mut table = self.table();
+        if let Some(t) = transport {
+            self.unwire(place, &t);
+            // Stops the device's worker (if any) and closes the file.
+            drop(t);
+        }
+        table.finish_remove(slot);
+        tracing::info!(slot, serial, ?waited, "disk removed");
+        Ok(HotRemoved {
+            slot,
+            serial: disk.serial,
+            owner: disk.owner,
+            waited,
+        })
+    }
+}
+
+/// The guest still drives the device in a slot.
+struct InUse;
+
+/// Whether a guest driver holds a device with this status: DRIVER set and
+/// not FAILED. Linux's virtio-mmio removal resets the device (0) and then
+/// acknowledges it again (`virtio_dev_remove`: ACKNOWLEDGE only), so an
+/// unbound device reads 0 or ACKNOWLEDGE.
+pub fn driver_holds(device_status: u32) -> bool {
+    device_status & status::DRIVER != 0 && device_status & status::FAILED == 0
+}
+
+/// The slot's transport, taken out of the window, if the guest has let go
+/// of it (see [`driver_holds`]); the check and the take happen under the
+/// lock the vCPUs' accesses take.
+fn take_if_released(slot: &Mutex<EmptySlot>) -> Result<Option<VirtioMmioDevice>, InUse> {
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    match &slot.device {
+        Some(d) if driver_holds(d.status()) => Err(InUse),
+        _ => Ok(slot.device.take()),
     }
 }
 
@@ -316,7 +501,7 @@ mod tests {
             let cfg = disk_cfg.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(200));
-                hp.add(&cfg)
+                hp.add(&cfg, Some("c1"))
             })
         };
         let exit = vmm.run().unwrap();
@@ -324,23 +509,118 @@ mod tests {
         let console = std::fs::read_to_string(dir.as_path().join("console")).unwrap();
         assert_eq!(exit, GuestExit::PowerOff);
         assert_eq!(
-            (added.slot, added.base, added.sectors),
-            (0, VIRTIO_MMIO_BASE, 8)
+            (added.slot, added.base, added.sectors, added.serial.as_str()),
+            (0, VIRTIO_MMIO_BASE, 8, "hot")
         );
         // GED event 2 (virtio), present bits 1, magic "v...", device ID 2.
         assert_eq!(console, "21v2");
-        // A bad serial takes no slot; the pool runs out after all 8.
+        // A bad serial takes no slot; neither does one already in use.
         let bad = DiskConfig {
             serial: "has space".into(),
             ..disk_cfg.clone()
         };
-        assert!(matches!(hp.add(&bad), Err(DiskHotplugError::Disk(_))));
+        assert!(matches!(hp.add(&bad, None), Err(DiskHotplugError::Disk(_))));
+        let e = hp.add(&disk_cfg, None).unwrap_err();
+        assert!(
+            matches!(e, DiskHotplugError::Slot(SlotError::SerialInUse { .. })),
+            "{e}"
+        );
+        assert_eq!(hp.usage(), (8, 1));
+        // Without a serial the VMM hands out fresh ones; the pool runs out after all 8.
+        let unnamed = DiskConfig {
+            serial: String::new(),
+            ..disk_cfg.clone()
+        };
+        let mut serials = vec![added.serial.clone()];
         for _ in 1..VIRTIO_MMIO_SLOTS {
-            hp.add(&disk_cfg).unwrap();
+            serials.push(hp.add(&unnamed, None).unwrap().serial);
         }
         assert_eq!(hp.usage(), (8, 8));
-        let e = hp.add(&disk_cfg).unwrap_err();
-        assert!(matches!(e, DiskHotplugError::NoSlot { slots: 8 }), "{e}");
+        let e = hp.add(&unnamed, None).unwrap_err();
+        assert!(
+            matches!(e, DiskHotplugError::Slot(SlotError::NoSlot { slots: 8 })),
+            "{e}"
+        );
+        let mut unique = serials.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), serials.len(), "{serials:?}");
+        assert_eq!(hp.disks()[0].owner.as_deref(), Some("c1"));
+
+        // A guest whose driver holds the device (ACKNOWLEDGE | DRIVER)
+        // keeps it: the removal times out, the disk stays present.
+        let slot0 = hp.slots[0].device.clone();
+        slot0.lock().unwrap().write(0, 0x70, &1u32.to_le_bytes());
+        slot0.lock().unwrap().write(0, 0x70, &3u32.to_le_bytes());
+        let e = hp.remove("hot", Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, DiskHotplugError::NotReleased { .. }), "{e}");
+        assert!(e.to_string().contains("\"hot\""), "{e}");
+        assert_eq!(hp.present.load(Ordering::SeqCst) & 1, 1);
+        assert!(!hp.disks()[0].removing);
+        // Unbound as Linux does it (reset, then ACKNOWLEDGE again): removed,
+        // slot 0 empty and free again.
+        slot0.lock().unwrap().write(0, 0x70, &0u32.to_le_bytes());
+        slot0.lock().unwrap().write(0, 0x70, &1u32.to_le_bytes());
+        let removed = hp.remove("hot", Duration::from_secs(5)).unwrap();
+        assert_eq!((removed.slot, removed.owner.as_deref()), (0, Some("c1")));
+        assert_eq!(hp.present.load(Ordering::SeqCst) & 1, 0);
+        let mut magic = [0xffu8; 4];
+        slot0.lock().unwrap().read(0, 0, &mut magic);
+        assert_eq!(magic, [0; 4], "an empty window after removal");
+        assert!(matches!(
+            hp.remove("hot", Duration::ZERO),
+            Err(DiskHotplugError::Slot(SlotError::Unknown { .. }))
+        ));
+        // 100 add/remove cycles through the same slot: the KVM
+        // registrations are undone each time (a leftover ioeventfd would
+        // make the next registration fail), the serial can be reused.
+        for i in 0..100 {
+            let a = hp.add(&disk_cfg, Some(&format!("c{i}"))).unwrap();
+            assert_eq!(a.slot, 0);
+            hp.remove("hot", Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(hp.usage(), (8, 7));
+    }
+
+    /// The guest's only levers on hot-plug state are the present register (read-only) and
+    /// the slot windows: garbage at any offset and length panics nothing and changes
+    /// nothing.
+    #[test]
+    fn test_guest_garbage_on_present_register_and_empty_slots() {
+        let (slots, mut reg) = hot_slots(&[(1, 0xd000_1000, 6)]);
+        reg.bits.store(0b1, Ordering::SeqCst);
+        let mut slot = slots[0].device.lock().unwrap();
+        for offset in [0u64, 1, 3, 4, 0x70, 0xfff, 0x1000, u64::MAX - 3, u64::MAX] {
+            for len in [0usize, 1, 2, 3, 4, 8, 64] {
+                let garbage = vec![0xa5u8; len];
+                reg.write(0, offset, &garbage);
+                slot.write(0, offset, &garbage);
+                let mut back = vec![0x5au8; len];
+                slot.read(0, offset, &mut back);
+                assert!(
+                    back.iter().all(|&b| b == 0),
+                    "empty slot read {offset:#x}+{len}"
+                );
+                reg.read(0, offset, &mut back);
+            }
+        }
+        assert_eq!(
+            reg.bits.load(Ordering::SeqCst),
+            0b1,
+            "present bits unchanged"
+        );
+        assert!(slot.device.is_none());
+    }
+
+    #[test]
+    fn test_driver_holds_only_with_driver_and_not_failed() {
+        use status::*;
+        assert!(!driver_holds(0));
+        assert!(!driver_holds(ACKNOWLEDGE));
+        assert!(driver_holds(ACKNOWLEDGE | DRIVER));
+        assert!(driver_holds(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK));
+        assert!(!driver_holds(ACKNOWLEDGE | DRIVER | FAILED));
+        assert!(driver_holds(!FAILED));
     }
 
     #[test]

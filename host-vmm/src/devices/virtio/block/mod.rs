@@ -31,6 +31,7 @@ pub mod fuzzing;
 pub mod hotplug;
 pub mod io;
 pub mod request;
+pub mod slots;
 pub mod worker;
 
 #[cfg(test)]
