@@ -29,7 +29,7 @@ Environment: TESTHOST_MODE=direct|nested forces the mode; TESTHOST_CPU (QEMU's -
 (fetched once, cached) unless TESTHOST_KERNEL names a bzImage with everything built in or
 TESTHOST_KERNEL_SOURCE=build builds one from guest-kernel-config; HOST_VMM (default
 target/debug/host-vmm); GUEST_INITRD (default target/rootfs/initramfs.cpio);
-SCENARIO_TIMEOUT (run-all: seconds per scenario, default 300); SCENARIOS_DIR (run-all:
+SCENARIO_TIMEOUT (run-all: seconds per scenario, default 600); SCENARIOS_DIR (run-all:
 default tests/scenarios); RUST_LOG, RUST_BACKTRACE, BOOT_TIMEOUT are passed through."""
 
 
@@ -40,7 +40,7 @@ def _parser():
     p.add_argument("args", nargs="*",
                    help="run: SCRIPT [ARGS...]; run-all: scenario name patterns")
     p.add_argument("--timeout", type=int, default=None,
-                   help="seconds for the whole run (default 600; run-all 1800)")
+                   help="seconds for the whole run (default 600; run-all 3600)")
     p.add_argument("--mem", type=int, default=4096, help="test host RAM in MiB (default 4096)")
     p.add_argument("--smp", type=int, default=1, help="test host vCPUs (default 1)")
     return p
@@ -90,7 +90,7 @@ def _dispatch(opts):
         timeout = opts.timeout or 600
         return runner.run_script(chosen, script, opts.args[1:], timeout, opts.mem, opts.smp)
     driver = artifacts.REPO / "tests" / "harness" / "run-scenarios.sh"
-    timeout = opts.timeout or 1800
+    timeout = opts.timeout or 3600
     return runner.run_script(chosen, driver, opts.args, timeout, opts.mem, opts.smp)
 
 

@@ -1,13 +1,13 @@
 # Run every $SCENARIOS_DIR/*.sh (default tests/scenarios/, relative to $REPO), or those
 # whose name contains one of the arguments. Each runs under busybox sh as its own
 # process in its own session, with its own $RESULTS/<name>/ and a timeout
-# ($SCENARIO_TIMEOUT seconds, default 300). Processes a scenario leaves behind are
+# ($SCENARIO_TIMEOUT seconds, default 600). Processes a scenario leaves behind are
 # killed before the next one starts and fail it. Prints PASS/FAIL per scenario and a
 # summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
 # SCENARIO_SHARD=K/N runs only the K-th of every N matching scenarios (tests/run-all JOBS=N).
 # shellcheck shell=sh
 
-per_timeout=${SCENARIO_TIMEOUT:-300}
+per_timeout=${SCENARIO_TIMEOUT:-600}
 all_results=$RESULTS
 passed=""
 failed=""
