@@ -56,7 +56,7 @@ check-lock:
 	 echo "Cargo.lock: one vm-memory"
 
 lint: check-lock
-	tests/lint/module-arrows.py guest-agent/src protocol/src
+	tests/lint/module-arrows.py host-vmm/src guest-agent/src protocol/src
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/main-job.sh \

@@ -66,14 +66,14 @@ mod x86_64 {
     use crate::devices::legacy::{ConsoleOutput, SerialAml, SerialConsole, I8042};
     use crate::devices::virtio::acpi::add_virtio_mmio_device;
     use crate::devices::virtio::acpi::{VirtioHotplugAml, VIRTIO_HOTPLUG_SCAN};
-    use crate::devices::virtio::block::hotplug::DiskHotplug;
     use crate::devices::virtio::block::slots::duplicate_serial;
     use crate::devices::virtio::block::{Block, DiskError};
     use crate::devices::virtio::mmio::MmioError;
     use crate::devices::virtio::vsock::{Vsock, VsockError, DEFAULT_GUEST_CID};
     use crate::devices::{Bus, BusError, SharedDevice};
+    use crate::hotplug::disk::DiskHotplug;
+    use crate::hotplug::memory::{self as memory_hotplug, HotplugDevices, HotplugSetupError};
     use crate::kvm::{KvmError, Vcpu, Vm};
-    use crate::memory::hotplug::{self as memory_hotplug, HotplugDevices, HotplugSetupError};
     use crate::memory::layout::{self as memory_layout, HotplugLayoutInput};
     use crate::memory::{self, GuestMemoryAtomic, GuestMemoryMmap, MemoryError};
     use crate::vmm::ExitSignal;

@@ -26,9 +26,9 @@ use crate::devices::acpi::ged::{Ged, GedNotifier};
 use crate::devices::acpi::memory_hotplug::{
     MemoryHotplugController, MHP_MMIO_SIZE, MHP_REG_SELECT,
 };
-use crate::devices::virtio::block::hotplug::{EmptySlot, PresentRegister};
 use crate::devices::virtio::fuzzing::Input;
 use crate::devices::BusDevice;
+use crate::hotplug::disk::{EmptySlot, PresentRegister};
 
 /// What [`hotplug_registers`] did, for the seed checks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -27,12 +27,12 @@ use acpi_tables::aml::{
 };
 use acpi_tables::{Aml, AmlSink};
 
-use super::DsdtBuilder;
-use crate::devices::acpi::ged::{GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT};
-use crate::devices::acpi::memory_hotplug::{
+use super::registers::{GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT};
+use super::registers::{
     MHP_MMIO_SIZE, MHP_REG_BASE_HI, MHP_REG_BASE_LO, MHP_REG_SELECT, MHP_REG_SIZE_HI,
     MHP_REG_SIZE_LO, MHP_REG_SLOTS, MHP_REG_STATUS, MHP_STATUS_ENABLED, MHP_STATUS_INSERTING,
 };
+use super::DsdtBuilder;
 
 /// Most slots the AML can name (`M000`..`MFFF`: three hex digits).
 pub const MAX_AML_SLOTS: u32 = 0x1000;

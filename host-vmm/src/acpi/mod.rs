@@ -16,6 +16,7 @@ pub mod dsdt;
 pub mod fadt;
 pub mod madt;
 pub mod memory_hotplug;
+pub mod registers;
 pub mod root;
 pub mod sdt;
 

@@ -9,10 +9,10 @@ use super::protocol::{
     DiskEntry, DiskList, DiskRemoved, DiskStatus, MemoryStatus, Request, Response, SandboxStatus,
 };
 use super::server::ApiHandler;
-use crate::devices::virtio::block::hotplug::DiskHotplug;
 use crate::devices::virtio::block::DiskConfig;
 use crate::errors::error_chain;
-use crate::memory::hotplug::{HotplugError, HotplugStatus, MemoryHotplug};
+use crate::hotplug::disk::DiskHotplug;
+use crate::hotplug::memory::{HotplugError, HotplugStatus, MemoryHotplug};
 use crate::sandbox::validate_id;
 use crate::vmm::{ExitSignal, GuestExit};
 

@@ -13,7 +13,7 @@ use host_vmm::agent::{log_socket_path, AgentClient, ConnectOptions, LogSink, Log
 use host_vmm::api::{ApiServer, VmmApi};
 use host_vmm::builder::{build_vm, BootOptions, DiskConfig};
 use host_vmm::config::{self, HypervisorConfig, Overrides};
-use host_vmm::memory::hotplug::MemoryHotplug;
+use host_vmm::hotplug::memory::MemoryHotplug;
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
 use host_vmm::vmm::{ExitSignal, GuestExit, Vmm};
 

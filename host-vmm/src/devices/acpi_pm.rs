@@ -13,7 +13,7 @@ use crate::acpi::dsdt::{
 };
 use crate::acpi::fadt::RESET_VALUE_BYTE;
 use crate::devices::BusDevice;
-use crate::vmm::exit::{ExitSignal, GuestExit};
+use crate::exit::{ExitSignal, GuestExit};
 
 /// Offset of the sleep control register from the device base.
 pub const SLEEP_CONTROL_OFFSET: u64 = 0;

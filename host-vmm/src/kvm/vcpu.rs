@@ -14,7 +14,7 @@ use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
 use super::first_entry;
 use crate::devices::Bus;
-use crate::vmm::exit::{ExitSignal, GuestExit};
+use crate::exit::{ExitSignal, GuestExit};
 
 /// KVM_SYSTEM_EVENT_* types.
 const SYSTEM_EVENT_SHUTDOWN: u32 = kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN;

@@ -1,11 +1,8 @@
-//! Guest RAM: anonymous mmap regions laid out by the architecture, and RAM
-//! hot-plugged while the guest runs.
+//! Guest RAM: anonymous mmap regions laid out by the architecture (RAM hot-plugged while
+//! the guest runs is added by [`crate::hotplug::memory`]).
 //!
 //! - [`layout`]: where the hot-plug region and each DIMM go (pure).
-//! - [`hotplug`]: hot-adding a DIMM: mmap, KVM slot, guest memory map, ACPI
-//!   notification.
 
-pub mod hotplug;
 pub mod layout;
 
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryRegion};

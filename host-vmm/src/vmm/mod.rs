@@ -1,6 +1,5 @@
 //! A running VM: one thread per vCPU, and how the guest ended.
 
-pub mod exit;
 pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
@@ -10,12 +9,12 @@ use std::thread::JoinHandle;
 
 use vmm_sys_util::signal::Killable;
 
-pub use exit::{ExitSignal, GuestExit};
+pub use crate::exit::{ExitSignal, GuestExit};
 
-use crate::devices::virtio::block::hotplug::DiskHotplug;
 use crate::devices::Bus;
+use crate::hotplug::disk::DiskHotplug;
+use crate::hotplug::memory::{HotplugError, HotplugResult, MemoryHotplug};
 use crate::kvm::{Vcpu, VcpuRunContext, Vm};
-use crate::memory::hotplug::{HotplugError, HotplugResult, MemoryHotplug};
 use crate::memory::layout::PlanError;
 use crate::memory::GuestMemoryMmap;
 use crate::threads::{join_within, Joined};

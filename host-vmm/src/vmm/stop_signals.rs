@@ -8,7 +8,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::exit::{ExitSignal, GuestExit};
+use crate::exit::{ExitSignal, GuestExit};
 
 /// The signals that stop the VM.
 pub const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];

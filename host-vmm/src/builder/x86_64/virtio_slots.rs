@@ -1,7 +1,7 @@
 //! The virtio-mmio slots of a VM: one allocator ([`virtio_slot`]) for
 //! the 4 KiB windows and GSIs, boot devices put in them ([`add_virtio`]),
 //! and the slots left free as hot-plug slots ([`attach_hot_slots`], see
-//! `devices::virtio::block::hotplug`).
+//! `hotplug::disk`).
 
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
@@ -10,11 +10,11 @@ use super::BuildError;
 use crate::arch::x86_64::layout::{
     VIRTIO_HOTPLUG_MMIO_BASE, VIRTIO_MMIO_BASE, VIRTIO_MMIO_GSI_BASE, VIRTIO_MMIO_SLOTS,
 };
-use crate::devices::virtio::block::hotplug::{hot_slots, HotSlot, PRESENT_REGISTER_SIZE};
 use crate::devices::virtio::{
     VirtioDevice, VirtioMmioDevice, MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE,
 };
 use crate::devices::{Bus, SharedDevice};
+use crate::hotplug::disk::{hot_slots, HotSlot, PRESENT_REGISTER_SIZE};
 use crate::kvm::Vm;
 use crate::memory::GuestMemoryAtomic;
 

@@ -19,17 +19,9 @@ use vmm_sys_util::eventfd::EventFd;
 
 use crate::devices::BusDevice;
 
-/// Bytes of the GED register window.
-pub const GED_MMIO_SIZE: u64 = 4;
-/// Offset of the event register.
-pub const GED_REG_EVENT: u64 = 0;
-/// Event bit: memory devices were inserted; `_EVT` calls the memory
-/// hot-plug controller's scan method.
-pub const GED_EVENT_MEMORY: u32 = 1 << 0;
-/// Event bit: virtio-mmio devices were hot-added; `_EVT` sends a Bus Check
-/// to the virtio hot-plug container (see
-/// `crate::devices::virtio::block::hotplug`).
-pub const GED_EVENT_VIRTIO: u32 = 1 << 1;
+pub use crate::acpi::registers::{
+    GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT,
+};
 
 /// The host's side of the GED: set event bits and raise the interrupt.
 #[derive(Debug)]

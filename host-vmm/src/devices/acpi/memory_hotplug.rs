@@ -21,21 +21,10 @@
 
 use crate::devices::BusDevice;
 
-/// Bytes of the register window.
-pub const MHP_MMIO_SIZE: u64 = 0x20;
-/// Register offsets.
-pub const MHP_REG_SELECT: u64 = 0x00;
-pub const MHP_REG_BASE_LO: u64 = 0x04;
-pub const MHP_REG_BASE_HI: u64 = 0x08;
-pub const MHP_REG_SIZE_LO: u64 = 0x0c;
-pub const MHP_REG_SIZE_HI: u64 = 0x10;
-pub const MHP_REG_STATUS: u64 = 0x14;
-pub const MHP_REG_SLOTS: u64 = 0x18;
-/// STATUS bit 0: the selected slot holds memory.
-pub const MHP_STATUS_ENABLED: u32 = 1 << 0;
-/// STATUS bit 1: the selected slot was hot-added and the guest has not
-/// acknowledged it yet.
-pub const MHP_STATUS_INSERTING: u32 = 1 << 1;
+pub use crate::acpi::registers::{
+    MHP_MMIO_SIZE, MHP_REG_BASE_HI, MHP_REG_BASE_LO, MHP_REG_SELECT, MHP_REG_SIZE_HI,
+    MHP_REG_SIZE_LO, MHP_REG_SLOTS, MHP_REG_STATUS, MHP_STATUS_ENABLED, MHP_STATUS_INSERTING,
+};
 
 /// Why the VMM could not record a DIMM in the controller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

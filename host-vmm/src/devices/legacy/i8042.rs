@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::devices::BusDevice;
-use crate::vmm::exit::{ExitSignal, GuestExit};
+use crate::exit::{ExitSignal, GuestExit};
 
 /// Offset of the command/status port (0x64) from the data port (0x60).
 pub const COMMAND_OFFSET: u64 = 4;

@@ -22,13 +22,12 @@
 //!
 //! Files: [`request`] (pure parsing), [`io`] (the disk file, execution),
 //! [`worker`] (the thread), [`device`] (the `VirtioDevice`),
-//! [`hotplug`] (hot-add to a running VM), [`fuzzing`] (the
+//! [`slots`] (the hot slots' serials), [`fuzzing`] (the
 //! `block_queues` harness).
 
 pub mod device;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod hotplug;
 pub mod io;
 pub mod request;
 pub mod slots;

@@ -1,5 +1,5 @@
 //! Which hot slot holds which disk: the bookkeeping behind
-//! [`DiskHotplug`](super::hotplug::DiskHotplug), pure and unit-tested.
+//! [`DiskHotplug`](crate::hotplug::disk::DiskHotplug), pure and unit-tested.
 //!
 //! Every disk of a VM (boot disks included) has a serial no other live
 //! disk has: a hot-add with a serial already in use is refused, and a

@@ -154,7 +154,7 @@ impl TestGuest {
     }
 
     /// Hot-add `size` bytes of RAM at `base` while the device runs, the
-    /// way memory::hotplug does: a new map with the region inserted,
+    /// way hotplug::memory does: a new map with the region inserted,
     /// swapped into the shared one.
     pub fn add_ram(&mut self, base: u64, size: usize) {
         let region = GuestRegionMmap::from_range(GuestAddress(base), size, None).unwrap();

@@ -36,9 +36,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::slots::{SlotError, SlotState, SlotTable};
-use super::{serial_id, Block, DiskConfig, DiskError};
 use crate::devices::acpi::ged::{GedNotifier, GED_EVENT_VIRTIO};
+use crate::devices::virtio::block::slots::{SlotError, SlotState, SlotTable};
+use crate::devices::virtio::block::{serial_id, Block, DiskConfig, DiskError};
 use crate::devices::virtio::mmio::{MmioError, VirtioMmioDevice, MMIO_NOTIFY_OFFSET};
 use crate::devices::virtio::status;
 use crate::devices::BusDevice;

@@ -18,17 +18,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryBackend};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::layout::{
-    guest_block_size, plan_dimm, BlockSizeError, DimmPlacement, HotplugRegion, PlanError,
-    PluggedDimms,
-};
-use super::{GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
 use crate::devices::acpi::ged::{Ged, GedNotifier, GED_EVENT_MEMORY, GED_MMIO_SIZE};
 use crate::devices::acpi::memory_hotplug::{
     ControllerError, MemoryHotplugController, MHP_MMIO_SIZE,
 };
 use crate::devices::{Bus, BusError, SharedDevice};
 use crate::kvm::{KvmError, Vm};
+use crate::memory::layout::{
+    guest_block_size, plan_dimm, BlockSizeError, DimmPlacement, HotplugRegion, PlanError,
+    PluggedDimms,
+};
+use crate::memory::{GuestMemoryAtomic, GuestMemoryMmap, GuestRegionMmap};
 use crate::units::format_size;
 
 /// Why the hot-plug devices could not be set up while building the VM.
