@@ -18,5 +18,6 @@ pub mod kvm;
 pub mod memory;
 pub mod oci;
 pub mod sandbox;
+pub mod seccomp;
 pub mod units;
 pub mod vmm;

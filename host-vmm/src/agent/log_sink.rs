@@ -99,7 +99,10 @@ impl LogSink {
         };
         let thread = thread::Builder::new()
             .name("agent-log".into())
-            .spawn(move || serve(&listener, &stop_rx, &mut writer))
+            .spawn(move || {
+                crate::seccomp::confine(crate::seccomp::ThreadKind::Log);
+                serve(&listener, &stop_rx, &mut writer)
+            })
             .map_err(LogSinkError::Thread)?;
         Ok(Self {
             stop,

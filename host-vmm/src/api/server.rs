@@ -49,7 +49,10 @@ impl ApiServer {
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("api".into())
-            .spawn(move || accept_loop(listener, handler, stop2))
+            .spawn(move || {
+                crate::seccomp::confine(crate::seccomp::ThreadKind::Api);
+                accept_loop(listener, handler, stop2)
+            })
             .map_err(ApiServerError::Spawn)?;
         Ok(ApiServer {
             path: path.to_path_buf(),

@@ -15,6 +15,7 @@ use host_vmm::builder::{build_vm, BootOptions, DiskConfig};
 use host_vmm::config::{self, HypervisorConfig, Overrides};
 use host_vmm::memory::hotplug::MemoryHotplug;
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit, Vmm};
 
 /// How long after boot the VMM keeps trying to reach the agent (clock, block size).
@@ -227,6 +228,8 @@ fn spawn_guest_setup(vsock: PathBuf, hotplug: Option<Arc<MemoryHotplug>>) -> any
     std::thread::Builder::new()
         .name("guest-setup".into())
         .spawn(move || {
+            // An agent client, like the command line's threads.
+            seccomp::confine(ThreadKind::Cli);
             let opts = ConnectOptions {
                 deadline: CLOCK_DEADLINE,
                 ..Default::default()

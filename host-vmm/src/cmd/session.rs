@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ClientError, ProcessExit};
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit};
 
 use super::signals::{self, Route};
@@ -114,6 +115,7 @@ pub fn attach_and_wait(
     std::thread::Builder::new()
         .name("wait".into())
         .spawn(move || {
+            seccomp::confine(ThreadKind::Cli);
             if wait_after_output {
                 // The agent forgets an exec process once waited for: read all its output
                 // first. (A pump that failed also counts as done.)
@@ -133,6 +135,7 @@ pub fn attach_and_wait(
         std::thread::Builder::new()
             .name("vm-watch".into())
             .spawn(move || {
+                seccomp::confine(ThreadKind::Cli);
                 let _ = vm_tx.send(Event::VmEnded(exit.wait()));
             })
             .context("cannot start the VM watch thread")?;
@@ -142,6 +145,7 @@ pub fn attach_and_wait(
     std::thread::Builder::new()
         .name("session-signals".into())
         .spawn(move || {
+            seccomp::confine(ThreadKind::Cli);
             for sig in sig_rx {
                 if fwd_tx.send(Event::Signal(sig)).is_err() {
                     return;

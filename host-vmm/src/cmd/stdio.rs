@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use host_vmm::agent::AgentClient;
+use host_vmm::seccomp::{self, ThreadKind};
 
 /// Which output stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub fn spawn_output_pump(
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            seccomp::confine(ThreadKind::Cli);
             let result = pump(&agent, &target, which, name);
             let _ = done.send(());
             result
@@ -94,6 +96,7 @@ pub fn spawn_stdin_pump(agent: AgentClient, target: Target) -> anyhow::Result<()
     std::thread::Builder::new()
         .name("stdin-pump".into())
         .spawn(move || {
+            seccomp::confine(ThreadKind::Cli);
             let mut stdin = io::stdin().lock();
             let mut buf = vec![0u8; STDIN_CHUNK];
             loop {

@@ -5,7 +5,7 @@ pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use vmm_sys_util::signal::Killable;
@@ -18,6 +18,7 @@ use crate::kvm::{Vcpu, VcpuRunContext, Vm};
 use crate::memory::hotplug::{HotplugError, HotplugResult, MemoryHotplug};
 use crate::memory::layout::PlanError;
 use crate::memory::GuestMemoryMmap;
+use crate::seccomp::{self, ThreadKind};
 
 /// Why the VM could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,12 @@ impl Vmm {
 
     /// Run the vCPUs until the guest ends; stop every vCPU thread and
     /// return how it ended.
+    ///
+    /// Confinement (when [`crate::seccomp::enable`] has run): each vCPU thread
+    /// installs its filter first, then waits at the start gate; the calling thread
+    /// installs the [`ThreadKind::Vmm`] filter once every vCPU thread exists (a
+    /// filter is inherited by the threads started after it), then opens the gate:
+    /// nothing runs guest code before every filter is in.
     pub fn run(mut self) -> Result<GuestExit, VmmError> {
         let signal = crate::kvm::vcpu::kick_signal().map_err(VmmError::Signal)?;
         let ctx = VcpuRunContext {
@@ -127,13 +134,20 @@ impl Vmm {
         };
         let mut threads: Vec<(u32, JoinHandle<()>)> = Vec::new();
         let mut spawn_error = None;
+        let mut gate = Vec::new();
         for vcpu in self.vcpus.drain(..) {
             let index = vcpu.index;
             let ctx = ctx.clone();
+            let (open, wait) = mpsc::channel::<()>();
+            gate.push(open);
             match std::thread::Builder::new()
                 .name(format!("vcpu{index}"))
-                .spawn(move || vcpu.run(&ctx))
-            {
+                .spawn(move || {
+                    seccomp::confine(ThreadKind::Vcpu);
+                    // Opened (or dropped, on an error) by the VMM thread.
+                    let _ = wait.recv();
+                    vcpu.run(&ctx)
+                }) {
                 Ok(h) => threads.push((index, h)),
                 Err(source) => {
                     spawn_error = Some(VmmError::Spawn { index, source });
@@ -146,6 +160,8 @@ impl Vmm {
                 }
             }
         }
+        seccomp::confine(ThreadKind::Vmm);
+        drop(gate);
         tracing::info!(vcpus = threads.len(), "guest running");
         let outcome = self.exit.wait();
         tracing::debug!(%outcome, "stopping vCPUs");

@@ -42,14 +42,17 @@ pub fn block_stop_signals() -> io::Result<()> {
 pub fn spawn_stop_waiter(exit: Arc<ExitSignal>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("stop-signals".into())
-        .spawn(move || loop {
-            let set = stop_set();
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
-            let rc = unsafe { libc::sigwait(&set, &mut sig) };
-            if rc == 0 {
-                tracing::info!(signal = sig, "stop signal received: stopping the VM");
-                exit.request(GuestExit::Stopped { signal: sig });
+        .spawn(move || {
+            crate::seccomp::confine(crate::seccomp::ThreadKind::Signals);
+            loop {
+                let set = stop_set();
+                let mut sig: libc::c_int = 0;
+                // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+                let rc = unsafe { libc::sigwait(&set, &mut sig) };
+                if rc == 0 {
+                    tracing::info!(signal = sig, "stop signal received: stopping the VM");
+                    exit.request(GuestExit::Stopped { signal: sig });
+                }
             }
         })
         .map(|_| ())
