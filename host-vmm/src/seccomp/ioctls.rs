@@ -58,11 +58,7 @@ pub fn disk_hotplug() -> Vec<u64> {
 
 /// A terminal: read and set its mode (`-t`'s raw mode), its window size.
 pub fn terminal() -> Vec<u64> {
-    vec![
-        libc::TCGETS,
-        libc::TCSETS,
-        libc::TIOCGWINSZ,
-    ]
+    vec![libc::TCGETS, libc::TCSETS, libc::TIOCGWINSZ]
 }
 
 /// `set_nonblocking` on a socket (Rust's std uses FIONBIO).
