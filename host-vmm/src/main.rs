@@ -142,8 +142,9 @@ enum AgentCommand {
 
 #[derive(clap::Args)]
 struct BootArgs {
-    /// Sandbox id: names the runtime directory ($HOST_VMM_RUNTIME_DIR or
-    /// /run/host-vmm, then /<id>) that other commands reach the VM through.
+    /// Sandbox id: names the runtime directory ($HOST_VMM_RUNTIME_DIR, else
+    /// /run/host-vmm for root and $XDG_RUNTIME_DIR/host-vmm for other users; then
+    /// /<id>) that other commands reach the VM through.
     /// Default: hv-<pid>.
     #[arg(long, value_name = "ID")]
     id: Option<String>,

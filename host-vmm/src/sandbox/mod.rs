@@ -10,7 +10,8 @@
 //! | `api.sock` | the VMM's control socket (hotplug, status) |
 //! | `agent.log` | the agent's log, forwarded over vsock port 1025 |
 //!
-//! The runtime root is `$HOST_VMM_RUNTIME_DIR`, else `/run/host-vmm`. The
+//! The runtime root is `$HOST_VMM_RUNTIME_DIR`, else `/run/host-vmm` for root and
+//! `$XDG_RUNTIME_DIR/host-vmm` for any other user. The
 //! directory is removed when the [`RuntimeDir`] is dropped, so nothing is
 //! left behind when the VMM exits.
 

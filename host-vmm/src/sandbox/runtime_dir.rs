@@ -34,11 +34,32 @@ fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> RuntimeDir
     move |source| RuntimeDirError::Io { path, op, source }
 }
 
-/// `$HOST_VMM_RUNTIME_DIR`, else [`DEFAULT_RUNTIME_ROOT`].
+/// `$HOST_VMM_RUNTIME_DIR`; else [`DEFAULT_RUNTIME_ROOT`] for root, and for any other
+/// user `$XDG_RUNTIME_DIR/host-vmm` (the user's own runtime directory, as rootless
+/// podman uses), or the default when that is not set.
 pub fn runtime_root() -> PathBuf {
-    std::env::var_os(RUNTIME_ROOT_ENV)
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_RUNTIME_ROOT), PathBuf::from)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    runtime_root_from(
+        std::env::var_os(RUNTIME_ROOT_ENV),
+        euid,
+        std::env::var_os("XDG_RUNTIME_DIR"),
+    )
+}
+
+fn runtime_root_from(
+    explicit: Option<std::ffi::OsString>,
+    euid: u32,
+    xdg_runtime_dir: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let non_empty = |v: &std::ffi::OsString| !v.is_empty();
+    if let Some(dir) = explicit.filter(non_empty) {
+        return PathBuf::from(dir);
+    }
+    match xdg_runtime_dir.filter(non_empty) {
+        Some(xdg) if euid != 0 => PathBuf::from(xdg).join("host-vmm"),
+        _ => PathBuf::from(DEFAULT_RUNTIME_ROOT),
+    }
 }
 
 /// Is `pid` a live process?
@@ -156,6 +177,21 @@ impl Drop for RuntimeDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_runtime_root_explicit_then_root_then_xdg_for_users() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        let root = |e, uid, x| runtime_root_from(e, uid, x);
+        assert_eq!(root(os("/x"), 1000, os("/run/user/1000")), PathBuf::from("/x"));
+        assert_eq!(root(os("/x"), 0, None), PathBuf::from("/x"));
+        assert_eq!(root(None, 0, os("/run/user/0")), PathBuf::from("/run/host-vmm"));
+        assert_eq!(
+            root(os(""), 1000, os("/run/user/1000")),
+            PathBuf::from("/run/user/1000/host-vmm")
+        );
+        assert_eq!(root(None, 1000, None), PathBuf::from("/run/host-vmm"));
+        assert_eq!(root(None, 1000, os("")), PathBuf::from("/run/host-vmm"));
+    }
 
     fn temp_root(name: &str) -> PathBuf {
         let root = std::env::temp_dir().join(format!("host-vmm-rt-{name}-{}", std::process::id()));
