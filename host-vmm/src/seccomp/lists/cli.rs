@@ -39,11 +39,18 @@ pub fn list() -> List {
     .allow(sys::EPOLL_WAIT)
     .allow(sys::STAT)
     .allow_values(SYS_socket, 0, &[AF_UNIX as u64])
+    // ttrpc's client: a socket pair to stop its reader, marked close-on-exec.
+    .allow_values(SYS_socketpair, 0, &[AF_UNIX as u64])
     .allow_values(SYS_ioctl, 1, &ioctl)
     .allow_values(
         SYS_fcntl,
         1,
-        &[F_GETFL as u64, F_SETFL as u64, F_DUPFD_CLOEXEC as u64],
+        &[
+            F_GETFL as u64,
+            F_SETFL as u64,
+            F_SETFD as u64,
+            F_DUPFD_CLOEXEC as u64,
+        ],
     );
     let writes = (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND) as u64;
     #[cfg(target_arch = "x86_64")]
