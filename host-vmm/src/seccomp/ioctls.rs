@@ -6,6 +6,7 @@ use std::mem::size_of;
 
 const KVMIO: u64 = 0xAE;
 const IOC_WRITE: u64 = 1;
+#[cfg(target_arch = "x86_64")]
 const IOC_READ: u64 = 2;
 
 const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
