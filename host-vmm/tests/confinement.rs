@@ -297,6 +297,58 @@ mod vm {
         assert!(seen.no_new_privs);
     }
 
+    /// The control socket's thread under its filter: a memory hot-add (a new KVM slot)
+    /// and a disk hot-add (file, irqfd, ioeventfds), asked for by confined client
+    /// commands; then SIGTERM stops the VM (the signal thread, the VMM's teardown).
+    #[test]
+    fn test_confined_hotplug_through_the_control_socket_then_sigterm() {
+        need_kvm();
+        let dir = TempDir::new("hotplug");
+        let cfg = stub_config(&dir.0, &[]);
+        let disk = dir.0.join("disk.img");
+        std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+        let mut vm = host_vmm(&dir.0, &cfg, &[], &["--id", "hp"])
+            .spawn()
+            .unwrap();
+        let api = dir.0.join("run/hp/api.sock");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !api.exists() {
+            assert!(Instant::now() < deadline, "no {} after 30 s", api.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let client = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_host-vmm"))
+                .args(args)
+                .env("HOST_VMM_RUNTIME_DIR", dir.0.join("run"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {:?}\n{err}",
+                out.status
+            );
+            text
+        };
+        let mem = client(&["memory", "hp", "--add", "128M", "--no-wait"]);
+        assert!(mem.contains("hotplugged_mib=128"), "{mem}");
+        let spec = format!("{},serial=d1", disk.display());
+        let added = client(&["disk", "hp", "--add", &spec]);
+        assert!(
+            added.contains("serial=d1") && added.contains("sectors=2048"),
+            "{added}"
+        );
+        // SAFETY: kill on our own child, not yet reaped.
+        unsafe { libc::kill(vm.id() as libc::pid_t, libc::SIGTERM) };
+        let status = vm.wait().unwrap();
+        let mut stderr = String::new();
+        let _ = vm.stderr.take().unwrap().read_to_string(&mut stderr);
+        assert_eq!(status.code(), Some(143), "{status:?}\n{stderr}");
+        assert!(!dir.0.join("run/hp").exists(), "runtime directory left");
+    }
+
     /// The whole path under the filters: vCPU I/O exits and console writes, the guest's
     /// power-off, the teardown (vCPUs kicked and joined, sockets and the runtime directory
     /// removed) on the VMM thread.

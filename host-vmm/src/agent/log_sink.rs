@@ -13,9 +13,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use crate::devices::virtio::vsock::unix::port_socket_path;
+use crate::seccomp::ThreadKind;
 
 /// Longest line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;
@@ -97,13 +98,10 @@ impl LogSink {
             opts,
             full: false,
         };
-        let thread = thread::Builder::new()
-            .name("agent-log".into())
-            .spawn(move || {
-                crate::seccomp::confine(crate::seccomp::ThreadKind::Log);
-                serve(&listener, &stop_rx, &mut writer)
-            })
-            .map_err(LogSinkError::Thread)?;
+        let thread = crate::seccomp::thread("agent-log", ThreadKind::Log, move || {
+            serve(&listener, &stop_rx, &mut writer)
+        })
+        .map_err(LogSinkError::Thread)?;
         Ok(Self {
             stop,
             thread: Some(thread),
@@ -325,7 +323,7 @@ mod tests {
             if text.contains(want) || Instant::now() > deadline {
                 return text;
             }
-            thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -393,7 +391,7 @@ mod tests {
         let sink =
             LogSink::start(&listen, &dir.join("agent.log"), LogSinkOptions::default()).unwrap();
         let c = UnixStream::connect(&listen).unwrap();
-        thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
         drop(sink); // joins the thread: must not hang on the idle connection
         drop(c);
         std::fs::remove_dir_all(&dir).unwrap();

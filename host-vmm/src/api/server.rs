@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::protocol::{Request, Response, MAX_LINE};
+use crate::seccomp::{self, ThreadKind};
 
 /// Answers requests; implemented by the running VMM.
 pub trait ApiHandler: Send + Sync + 'static {
@@ -47,13 +48,10 @@ impl ApiServer {
         })?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("api".into())
-            .spawn(move || {
-                crate::seccomp::confine(crate::seccomp::ThreadKind::Api);
-                accept_loop(listener, handler, stop2)
-            })
-            .map_err(ApiServerError::Spawn)?;
+        let thread = seccomp::thread("api", ThreadKind::Api, move || {
+            accept_loop(listener, handler, stop2)
+        })
+        .map_err(ApiServerError::Spawn)?;
         Ok(ApiServer {
             path: path.to_path_buf(),
             stop,

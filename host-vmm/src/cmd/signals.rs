@@ -74,20 +74,17 @@ pub fn block_winch() -> std::io::Result<()> {
 
 /// Starts the router thread (it lives until the process exits).
 pub fn start() -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(|| {
-            seccomp::confine(ThreadKind::Signals);
-            loop {
-                let set = sigset(&handled());
-                let mut sig: libc::c_int = 0;
-                // SAFETY: `set` is initialised and `sig` is a valid out pointer.
-                if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-                    deliver(sig);
-                }
+    seccomp::thread("signals", ThreadKind::Signals, || {
+        loop {
+            let set = sigset(&handled());
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                deliver(sig);
             }
-        })
-        .map(|_| ())
+        }
+    })
+    .map(|_| ())
 }
 
 fn deliver(sig: i32) {

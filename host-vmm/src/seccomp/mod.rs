@@ -1,7 +1,9 @@
 //! seccomp filters, one per kind of host-vmm thread (Firecracker's model).
 //!
-//! Every thread that runs while a guest exists calls [`confine`] with its
-//! [`ThreadKind`] as its first act; from then on the kernel refuses any system call
+//! Every thread that runs while a guest exists is started with [`thread`] (or, from a
+//! thread that may not start threads, [`spawn`]), which makes the new thread call
+//! [`confine`] with its [`ThreadKind`] as its first act, and returns once it has; from
+//! then on the kernel refuses any system call
 //! outside that kind's allow-list (`lists/`, one file per kind). A refused call
 //! traps: the SIGSYS handler (`sigsys.rs`) prints the thread kind and the call's
 //! number on stderr and the process dies of SIGSYS (exit status 159 in a shell).
@@ -30,7 +32,7 @@ use std::sync::OnceLock;
 
 use seccompiler::BpfProgram;
 
-pub use factory::spawn;
+pub use factory::{spawn, thread};
 pub use lists::allowed_syscalls;
 pub use rules::List;
 

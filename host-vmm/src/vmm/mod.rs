@@ -121,7 +121,8 @@ impl Vmm {
     /// return how it ended.
     ///
     /// Confinement (when [`crate::seccomp::enable`] has run): each vCPU thread
-    /// installs its filter first, then waits at the start gate; the calling thread
+    /// installs its filter first (`seccomp::thread` returns once it has), then
+    /// waits at the start gate; the calling thread
     /// installs the [`ThreadKind::Vmm`] filter once every vCPU thread exists (a
     /// filter is inherited by the threads started after it), then opens the gate:
     /// nothing runs guest code before every filter is in.
@@ -140,14 +141,11 @@ impl Vmm {
             let ctx = ctx.clone();
             let (open, wait) = mpsc::channel::<()>();
             gate.push(open);
-            match std::thread::Builder::new()
-                .name(format!("vcpu{index}"))
-                .spawn(move || {
-                    seccomp::confine(ThreadKind::Vcpu);
-                    // Opened (or dropped, on an error) by the VMM thread.
-                    let _ = wait.recv();
-                    vcpu.run(&ctx)
-                }) {
+            match seccomp::thread(format!("vcpu{index}"), ThreadKind::Vcpu, move || {
+                // Opened (or dropped, on an error) by the VMM thread.
+                let _ = wait.recv();
+                vcpu.run(&ctx)
+            }) {
                 Ok(h) => threads.push((index, h)),
                 Err(source) => {
                     spawn_error = Some(VmmError::Spawn { index, source });

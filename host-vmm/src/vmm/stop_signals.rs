@@ -40,10 +40,10 @@ pub fn block_stop_signals() -> io::Result<()> {
 /// Start a thread that waits for a stop signal and asks the VM to stop.
 /// It lives until the process exits.
 pub fn spawn_stop_waiter(exit: Arc<ExitSignal>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("stop-signals".into())
-        .spawn(move || {
-            crate::seccomp::confine(crate::seccomp::ThreadKind::Signals);
+    crate::seccomp::thread(
+        "stop-signals",
+        crate::seccomp::ThreadKind::Signals,
+        move || {
             loop {
                 let set = stop_set();
                 let mut sig: libc::c_int = 0;
@@ -54,6 +54,7 @@ pub fn spawn_stop_waiter(exit: Arc<ExitSignal>) -> io::Result<()> {
                     exit.request(GuestExit::Stopped { signal: sig });
                 }
             }
-        })
-        .map(|_| ())
+        },
+    )
+    .map(|_| ())
 }
