@@ -194,3 +194,20 @@ fn test_list_merge_keeps_unconditional_and_adds_alternatives() {
     a.allow_if(libc::SYS_ioctl, vec![Arg::Eq(1, 9)]);
     assert!(a.allows(libc::SYS_ioctl, ioctl(4)));
 }
+
+/// The kernel caps the instructions of all the filters a thread runs under at 32768
+/// (MAX_INSNS_PER_PATH, counting 4 more per filter). A `cli` thread started by a `cli`
+/// thread runs under both (each with the clone3 filter): even five levels fit.
+#[test]
+fn test_filters_fit_the_kernel_limit_when_stacked() {
+    let mut sizes = Vec::new();
+    for kind in ThreadKind::ALL {
+        let progs = super::lists::compile(kind, &OPTS).unwrap();
+        let insns: usize = progs.iter().map(|p| p.len() + 4).sum();
+        sizes.push((kind.name(), insns));
+    }
+    let cli = sizes.iter().find(|(k, _)| *k == "cli").unwrap().1;
+    let largest = sizes.iter().map(|(_, n)| *n).max().unwrap();
+    assert!(5 * cli < 32768 && 5 * largest < 32768, "{sizes:?}");
+    eprintln!("filter sizes (instructions): {sizes:?}");
+}
