@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ClientError, ProcessExit};
-use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit};
 
 use super::signals::{self, Route};
@@ -112,38 +111,44 @@ pub fn attach_and_wait(
     let wait_tx = tx.clone();
     let wait_target = target.clone();
     let wait_after_output = !attach.init;
-    seccomp::thread("wait", ThreadKind::Cli, move || {
-        if wait_after_output {
-            // The agent forgets an exec process once waited for: read all its output
-            // first. (A pump that failed also counts as done.)
-            for _ in 0..outputs {
-                if done_rx.recv().is_err() {
-                    break;
+    std::thread::Builder::new()
+        .name("wait".into())
+        .spawn(move || {
+            if wait_after_output {
+                // The agent forgets an exec process once waited for: read all its output
+                // first. (A pump that failed also counts as done.)
+                for _ in 0..outputs {
+                    if done_rx.recv().is_err() {
+                        break;
+                    }
                 }
             }
-        }
-        let r = waiter.wait_process(&wait_target.container, &wait_target.exec);
-        let _ = wait_tx.send(Event::Exited(r));
-    })
-    .context("cannot start the wait thread")?;
+            let r = waiter.wait_process(&wait_target.container, &wait_target.exec);
+            let _ = wait_tx.send(Event::Exited(r));
+        })
+        .context("cannot start the wait thread")?;
     let vm_exit_for_route = vm_exit.clone();
     if let Some(exit) = vm_exit {
         let vm_tx = tx.clone();
-        seccomp::thread("vm-watch", ThreadKind::Cli, move || {
-            let _ = vm_tx.send(Event::VmEnded(exit.wait()));
-        })
-        .context("cannot start the VM watch thread")?;
+        std::thread::Builder::new()
+            .name("vm-watch".into())
+            .spawn(move || {
+                let _ = vm_tx.send(Event::VmEnded(exit.wait()));
+            })
+            .context("cannot start the VM watch thread")?;
     }
     let (sig_tx, sig_rx) = mpsc::channel::<i32>();
     let fwd_tx = tx.clone();
-    seccomp::thread("session-signals", ThreadKind::Cli, move || {
-        for sig in sig_rx {
-            if fwd_tx.send(Event::Signal(sig)).is_err() {
-                return;
+    std::thread::Builder::new()
+        .name("session-signals".into())
+        .spawn(move || {
+            for sig in sig_rx {
+                if fwd_tx.send(Event::Signal(sig)).is_err() {
+                    return;
+                }
             }
-        }
-    })
-    .context("cannot start the session signal thread")?;
+        })
+        .context("cannot start the session signal thread")?;
     let _routed = Routed(vm_exit_for_route);
     signals::route(Route::Session(sig_tx));
     drop(tx);

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use host_vmm::agent::AgentClient;
-use host_vmm::seccomp::{self, ThreadKind};
 
 /// Which output stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +44,14 @@ pub fn spawn_output_pump(
         Output::Stdout => "stdout-pump",
         Output::Stderr => "stderr-pump",
     };
-    seccomp::thread(name, ThreadKind::Cli, move || {
-        let result = pump(&agent, &target, which, name);
-        let _ = done.send(());
-        result
-    })
-    .context("cannot start an output thread")
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let result = pump(&agent, &target, which, name);
+            let _ = done.send(());
+            result
+        })
+        .context("cannot start an output thread")
 }
 
 fn pump(agent: &AgentClient, target: &Target, which: Output, name: &str) -> anyhow::Result<u64> {
@@ -90,30 +91,32 @@ fn pump(agent: &AgentClient, target: &Target, which: Output, name: &str) -> anyh
 
 /// Copies the host's stdin to the process until end-of-file, then closes its stdin.
 pub fn spawn_stdin_pump(agent: AgentClient, target: Target) -> anyhow::Result<()> {
-    seccomp::thread("stdin-pump", ThreadKind::Cli, move || {
-        let mut stdin = io::stdin().lock();
-        let mut buf = vec![0u8; STDIN_CHUNK];
-        loop {
-            let n = match stdin.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::warn!("stdin: cannot read the host's stdin: {e}");
-                    break;
+    std::thread::Builder::new()
+        .name("stdin-pump".into())
+        .spawn(move || {
+            let mut stdin = io::stdin().lock();
+            let mut buf = vec![0u8; STDIN_CHUNK];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::warn!("stdin: cannot read the host's stdin: {e}");
+                        break;
+                    }
+                };
+                if let Err(e) = agent.write_stdin(&target.container, &target.exec, &buf[..n]) {
+                    // The process closed its stdin or ended: nothing more to send.
+                    tracing::debug!("stdin: {e}");
+                    return;
                 }
-            };
-            if let Err(e) = agent.write_stdin(&target.container, &target.exec, &buf[..n]) {
-                // The process closed its stdin or ended: nothing more to send.
-                tracing::debug!("stdin: {e}");
-                return;
             }
-        }
-        if let Err(e) = agent.close_stdin(&target.container, &target.exec) {
-            tracing::debug!("stdin: close: {e}");
-        }
-    })
-    .context("cannot start the stdin thread")?;
+            if let Err(e) = agent.close_stdin(&target.container, &target.exec) {
+                tracing::debug!("stdin: close: {e}");
+            }
+        })
+        .context("cannot start the stdin thread")?;
     Ok(())
 }
 
