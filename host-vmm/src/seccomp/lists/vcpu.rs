@@ -11,7 +11,8 @@ use super::super::rules::List;
 pub fn list(first_entry_hook: bool) -> List {
     let mut l = super::base::list();
     l.allow_values(SYS_ioctl, 1, &ioctls::vcpu())
-        .allow(&[SYS_eventfd2, SYS_epoll_create1, SYS_epoll_ctl])
+        // Eventfd reads (a virtio transport clearing a notification).
+        .allow(&[SYS_read, SYS_eventfd2, SYS_epoll_create1, SYS_epoll_ctl])
         .allow_values(SYS_fcntl, 1, &[F_DUPFD_CLOEXEC as u64]);
     if first_entry_hook {
         // The benchmarks' hook (kvm::first_entry): a timer kicks the first entry, then
