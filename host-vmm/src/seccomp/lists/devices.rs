@@ -38,6 +38,8 @@ pub fn vsock() -> List {
 pub fn block() -> List {
     let mut l = super::base::list();
     l.allow(&[
+        // Its epoll set is made when the worker starts.
+        SYS_epoll_create1,
         SYS_epoll_ctl,
         SYS_read,
         SYS_pread64,
