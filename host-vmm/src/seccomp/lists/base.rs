@@ -68,11 +68,18 @@ pub fn thread_start() -> List {
             0,
             &[PR_SET_NAME as u64, PR_SET_NO_NEW_PRIVS as u64],
         )
+        // A new thread's first malloc may size the arenas from
+        // /sys/devices/system/cpu/online (glibc's get_nprocs): read-only opens.
+        .allow(&[SYS_read])
         // The new thread adds its own filter (a filter can only narrow what is allowed).
         .allow_if(
             SYS_seccomp,
             vec![Arg::Eq(0, SECCOMP_SET_MODE_FILTER as u64), Arg::Eq(1, 0)],
         );
+    let writes = (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND) as u64;
+    #[cfg(target_arch = "x86_64")]
+    l.allow_if(SYS_open, vec![Arg::NoBits(1, writes)]);
+    l.allow_if(SYS_openat, vec![Arg::NoBits(2, writes)]);
     l
 }
 
