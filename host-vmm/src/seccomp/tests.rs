@@ -210,3 +210,17 @@ fn test_filters_fit_the_kernel_limit_when_stacked() {
     assert!(5 * cli < 32768 && 5 * largest < 32768, "{sizes:?}");
     eprintln!("filter sizes (instructions): {sizes:?}");
 }
+
+/// A new thread's start (glibc's arena sizing reads /sys/devices/system/cpu/online)
+/// runs under its creator's filter: every thread-starting kind allows read-only opens,
+/// and only those.
+#[test]
+fn test_thread_starting_kinds_allow_the_new_threads_start() {
+    let at = |flags: i32| [libc::AT_FDCWD as u64, 0, flags as u64, 0, 0, 0];
+    for kind in [ThreadKind::Cli, ThreadKind::Factory] {
+        let l = list(kind);
+        assert!(l.allows(libc::SYS_openat, at(libc::O_RDONLY | libc::O_CLOEXEC)));
+        assert!(!l.allows(libc::SYS_openat, at(libc::O_RDWR)), "{kind:?}");
+        assert!(l.allows(libc::SYS_read, [0; 6]), "{kind:?}");
+    }
+}
