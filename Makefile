@@ -60,7 +60,7 @@ lint: check-lock
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/main-job.sh \
-	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh
+	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh tests/tools/*.sh
 	shellcheck tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh
 
 # Includes the initramfs read-back test, hence the rootfs prerequisite.

@@ -192,9 +192,11 @@ mod x86_64 {
                 source,
             })?;
         let serial_irq =
-            EventFd::new(libc::EFD_NONBLOCK).map_err(|source| BuildError::EventFd {
-                device: "serial port",
-                source,
+            EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(|source| {
+                BuildError::EventFd {
+                    device: "serial port",
+                    source,
+                }
             })?;
         vm.register_irqfd(&serial_irq, SERIAL_IRQ)?;
         let serial =

@@ -30,5 +30,6 @@ pub mod oci;
 pub mod os;
 pub mod sandbox;
 pub mod threads;
+pub mod seccomp;
 pub mod units;
 pub mod vmm;

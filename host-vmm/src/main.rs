@@ -15,6 +15,8 @@ use cmd::run::{NamespaceFlags, RunRequest};
 use cmd::sandbox_vm::VmRequest;
 use host_vmm::config::{self, Overrides};
 use host_vmm::errors::error_chain;
+use host_vmm::kvm::first_entry;
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::stop_signals;
 
 const EXIT_CODES: &str = "\
@@ -32,6 +34,10 @@ struct Cli {
     /// KVM exit). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Run every thread without its seccomp filter. For debugging a refused system call
+    /// only (the VMM is then far less contained): never in production.
+    #[arg(long, global = true)]
+    no_seccomp: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -160,8 +166,9 @@ enum AgentCommand {
 
 #[derive(clap::Args)]
 struct BootArgs {
-    /// Sandbox id: names the runtime directory ($HOST_VMM_RUNTIME_DIR or
-    /// /run/host-vmm, then /<id>) that other commands reach the VM through.
+    /// Sandbox id: names the runtime directory ($HOST_VMM_RUNTIME_DIR, else
+    /// /run/host-vmm for root and $XDG_RUNTIME_DIR/host-vmm for other users; then
+    /// /<id>) that other commands reach the VM through.
     /// Default: hv-<pid>.
     #[arg(long, value_name = "ID")]
     id: Option<String>,
@@ -265,6 +272,50 @@ fn check_ids(command: &Command) -> anyhow::Result<()> {
         protocol::id::validate_id(id, field)?;
     }
     Ok(())
+}
+
+/// Turns the seccomp filters on (unless `--no-seccomp`, said loudly), and confines the
+/// main thread of the commands that are only clients of a running sandbox. `boot` and
+/// `run` confine their threads as they start them; `create` once its image is built.
+fn confinement(cli: &Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Config { .. }) {
+        return Ok(());
+    }
+    if cli.no_seccomp {
+        tracing::warn!("--no-seccomp: seccomp filters are off");
+        eprintln!(
+            "host-vmm: WARNING: --no-seccomp: every thread runs WITHOUT its seccomp filter; \
+             a compromised VMM thread can make any system call. For debugging only."
+        );
+        return Ok(());
+    }
+    seccomp::enable(seccomp::Options {
+        first_entry_hook: first_entry::enabled(),
+    })
+    .context("cannot set up the seccomp filters")?;
+    if is_client(&cli.command) {
+        seccomp::install(ThreadKind::Cli)?;
+    }
+    Ok(())
+}
+
+/// Commands that only talk to a running sandbox's sockets (and the terminal).
+fn is_client(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Memory { .. }
+            | Command::Disk { .. }
+            | Command::Agent { .. }
+            | Command::Start { .. }
+            | Command::Exec(_)
+            | Command::Kill { .. }
+            | Command::Wait { .. }
+            | Command::Delete { .. }
+            | Command::Ps { .. }
+            | Command::Stats { .. }
+            | Command::Update { .. }
+            | Command::Stop { .. }
+    )
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -441,6 +492,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // Nothing host-vmm runs (mkfs.erofs) gains privileges through set-uid bits or file
+    // capabilities; inherited by every thread and child.
+    if let Err(e) = seccomp::set_no_new_privs() {
+        eprintln!("host-vmm: error: {}", error_chain(&e));
+        return ExitCode::FAILURE;
+    }
     // Before any thread starts, so that only the stop-signal thread gets them.
     if let Err(e) = stop_signals::block_stop_signals() {
         eprintln!("host-vmm: error: cannot block the stop signals: {e}");
@@ -453,6 +510,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // Before any other thread starts: threads confine themselves as they start.
+    if let Err(e) = confinement(&cli) {
+        eprintln!("host-vmm: error: {}", error_chain(e.as_ref()));
+        return ExitCode::FAILURE;
+    }
     // `boot` has its own stop-signal thread; every other command routes signals here.
     if !matches!(cli.command, Command::Boot(_)) {
         if let Err(e) = cmd::signals::start() {

@@ -19,10 +19,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use crate::devices::virtio::vsock::unix::port_socket_path;
 use crate::threads::join_within;
+use crate::seccomp::ThreadKind;
 
 /// Longest line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;
@@ -107,10 +108,10 @@ impl LogSink {
             full: false,
         };
         let path = listen.to_path_buf();
-        let thread = thread::Builder::new()
-            .name("agent-log".into())
-            .spawn(move || serve(listener, &path, &stop_rx, &mut writer))
-            .map_err(LogSinkError::Thread)?;
+        let thread = crate::seccomp::thread("agent-log", ThreadKind::Log, move || {
+            serve(listener, &path, &stop_rx, &mut writer)
+        })
+        .map_err(LogSinkError::Thread)?;
         Ok(Self {
             stop,
             thread: Some(thread),
@@ -374,7 +375,7 @@ mod tests {
             if text.contains(want) || Instant::now() > deadline {
                 return text;
             }
-            thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -432,7 +433,7 @@ mod tests {
         }
         drop(agent);
         let text = wait_for(&file, "AGENT line");
-        thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
         let text = std::fs::read_to_string(&file).unwrap_or(text);
         assert_eq!(text, "AGENT line\n");
         assert!(!listen.exists());
@@ -469,7 +470,7 @@ mod tests {
         let sink =
             LogSink::start(&listen, &dir.join("agent.log"), LogSinkOptions::default()).unwrap();
         let c = UnixStream::connect(&listen).unwrap();
-        thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
         drop(sink); // joins the thread: must not hang on the idle connection
         drop(c);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Request, Response, MAX_LINE};
 use crate::threads::join_within;
+use crate::seccomp::{self, ThreadKind};
 
 /// Answers requests; implemented by the running VMM.
 pub trait ApiHandler: Send + Sync + 'static {
@@ -60,10 +61,10 @@ impl ApiServer {
         let wake = listener.try_clone().ok();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("api".into())
-            .spawn(move || accept_loop(listener, handler, stop2))
-            .map_err(ApiServerError::Spawn)?;
+        let thread = seccomp::thread("api", ThreadKind::Api, move || {
+            accept_loop(listener, handler, stop2)
+        })
+        .map_err(ApiServerError::Spawn)?;
         Ok(ApiServer {
             path: path.to_path_buf(),
             wake,

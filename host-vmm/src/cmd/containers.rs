@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
 use host_vmm::oci::{process_json, ProcessOptions, ResourceOptions};
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
+use host_vmm::seccomp::{self, ThreadKind};
 
 use super::run::{
     block_rootfs, container_spec, hostname, rootfs_image_disk, RootfsChoice, EXIT_NOT_STARTED,
@@ -45,16 +46,22 @@ pub fn create(req: CreateRequest) -> anyhow::Result<()> {
         &req.resources,
         hostname(&req.container),
     )?;
+    // The image first (it runs mkfs.erofs), then confine this thread before it talks to
+    // the sandbox (its agent client threads inherit the filter).
+    let disk = match rootfs_dir {
+        None => None,
+        Some(dir) => Some(rootfs_image_disk(&dir, "")?),
+    };
+    seccomp::install(ThreadKind::Cli)?;
     let agent = connect(&req.sandbox)?;
     if let Some(mib) = req.resources.memory_mib {
         let dir = RuntimeDir::open(&runtime_root(), &req.sandbox)?;
         super::update::grow_for_limit(&req.sandbox, &dir, &agent, mib)?;
     }
-    let (rootfs, disk_serial) = match rootfs_dir {
+    let (rootfs, disk_serial) = match disk {
         None => (RootfsSource::Default, None),
-        Some(dir) => {
+        Some(disk) => {
             // The VMM gives the disk a serial no other disk of the sandbox has.
-            let disk = rootfs_image_disk(&dir, "")?;
             let added =
                 super::disk::add(&req.sandbox, disk, Some(&req.container)).with_context(|| {
                     format!("create {}: cannot hot-add its rootfs disk", req.container)

@@ -24,6 +24,7 @@ use host_vmm::oci::{
     default_spec, read_bundle, NamespaceModes, PidMode, ProcessOptions, ResourceOptions,
 };
 use host_vmm::sandbox::validate_id;
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit};
 
 use super::sandbox_vm::{RunningVm, SandboxVm, VmRequest};
@@ -209,6 +210,11 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         Ok(vm) => vm,
         Err(e) => return Ok(not_started(e)),
     };
+    // The VM runs on threads of its own, each under its own filter: from here on this
+    // thread only talks to the agent, pumps stdio and hot-adds memory (`-m`).
+    if let Err(e) = seccomp::install(ThreadKind::Cli) {
+        return Ok(ended_or_not_started(vm, e.into()));
+    }
     // From now on a stop signal stops the VM (and a session forwards it first).
     signals::route(Route::Vm(vm.exit_signal().clone()));
     let vsock = vm.vsock().to_path_buf();

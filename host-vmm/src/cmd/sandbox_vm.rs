@@ -15,6 +15,7 @@ use host_vmm::builder::{build_vm, BootOptions, DiskConfig};
 use host_vmm::config::{self, HypervisorConfig, Overrides};
 use host_vmm::hotplug::memory::MemoryHotplug;
 use host_vmm::sandbox::{runtime_root, RuntimeDir};
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit, Vmm};
 
 /// How long after boot the VMM keeps trying to reach the agent (clock, block size).
@@ -226,38 +227,37 @@ impl Drop for RunningVm {
 /// same), and take the guest's memory block size for hot-adds (GetGuestDetails) instead of
 /// assuming it. Best effort: a guest that is gone by then is fine.
 fn spawn_guest_setup(vsock: PathBuf, hotplug: Option<Arc<MemoryHotplug>>) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name("guest-setup".into())
-        .spawn(move || {
-            let opts = ConnectOptions {
-                deadline: CLOCK_DEADLINE,
-                ..Default::default()
-            };
-            let agent = match AgentClient::connect(&vsock, &opts) {
-                Ok(agent) => agent,
-                Err(e) => return tracing::info!("guest clock not set: {e}"),
-            };
-            match agent.set_guest_date_time(SystemTime::now()) {
-                Ok(()) => tracing::info!("guest clock set"),
-                Err(e) => tracing::info!("guest clock not set: {e}"),
-            }
-            let Some(hotplug) = hotplug else { return };
-            match agent.guest_details().map(|d| d.mem_block_size) {
-                Ok(Some(block)) => match hotplug.use_guest_block_size(block) {
-                    Ok(used) => tracing::debug!(
-                        guest_mib = block >> 20,
-                        used_mib = used >> 20,
-                        "memory block size"
-                    ),
-                    Err(e) => tracing::warn!("memory hotplug: {e}; hot-adds may not go online"),
-                },
-                Ok(None) => tracing::warn!(
-                    "memory hotplug: the guest reports no memory block size (no memory hotplug \
-                     in its kernel?)"
+    // An agent client, like the command line's threads.
+    seccomp::thread("guest-setup", ThreadKind::Cli, move || {
+        let opts = ConnectOptions {
+            deadline: CLOCK_DEADLINE,
+            ..Default::default()
+        };
+        let agent = match AgentClient::connect(&vsock, &opts) {
+            Ok(agent) => agent,
+            Err(e) => return tracing::info!("guest clock not set: {e}"),
+        };
+        match agent.set_guest_date_time(SystemTime::now()) {
+            Ok(()) => tracing::info!("guest clock set"),
+            Err(e) => tracing::info!("guest clock not set: {e}"),
+        }
+        let Some(hotplug) = hotplug else { return };
+        match agent.guest_details().map(|d| d.mem_block_size) {
+            Ok(Some(block)) => match hotplug.use_guest_block_size(block) {
+                Ok(used) => tracing::debug!(
+                    guest_mib = block >> 20,
+                    used_mib = used >> 20,
+                    "memory block size"
                 ),
-                Err(e) => tracing::info!("guest details not read: {e}"),
-            }
-        })
-        .context("cannot start the guest setup thread")?;
+                Err(e) => tracing::warn!("memory hotplug: {e}; hot-adds may not go online"),
+            },
+            Ok(None) => tracing::warn!(
+                "memory hotplug: the guest reports no memory block size (no memory hotplug \
+                     in its kernel?)"
+            ),
+            Err(e) => tracing::info!("guest details not read: {e}"),
+        }
+    })
+    .context("cannot start the guest setup thread")?;
     Ok(())
 }

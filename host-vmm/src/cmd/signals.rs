@@ -14,6 +14,7 @@
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{stop_signals::STOP_SIGNALS, ExitSignal, GuestExit};
 
 /// Where a signal goes now.
@@ -73,17 +74,17 @@ pub fn block_winch() -> std::io::Result<()> {
 
 /// Starts the router thread (it lives until the process exits).
 pub fn start() -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(|| loop {
+    seccomp::thread("signals", ThreadKind::Signals, || {
+        loop {
             let set = sigset(&handled());
             let mut sig: libc::c_int = 0;
             // SAFETY: `set` is initialised and `sig` is a valid out pointer.
             if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
                 deliver(sig);
             }
-        })
-        .map(|_| ())
+        }
+    })
+    .map(|_| ())
 }
 
 fn deliver(sig: i32) {

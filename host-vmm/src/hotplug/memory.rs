@@ -179,7 +179,8 @@ pub fn attach(
         .ok_or(HotplugSetupError::TooManySlots {
             slots: region.slots,
         })?;
-    let irq = EventFd::new(libc::EFD_NONBLOCK).map_err(HotplugSetupError::EventFd)?;
+    let irq =
+        EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(HotplugSetupError::EventFd)?;
     vm.register_irqfd(&irq, at.ged_gsi)?;
     let ged = GedNotifier::new(irq);
     let controller = Arc::new(Mutex::new(MemoryHotplugController::new(region.slots)));

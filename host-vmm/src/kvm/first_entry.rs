@@ -63,27 +63,65 @@ pub fn entry_line(monotonic_ns: i128, cpu_us: (i64, i64)) -> String {
     )
 }
 
+/// A one-shot timer that sends `signal` to the calling thread after `after`
+/// (a vCPU thread may not start a thread to do it: its seccomp filter allows the
+/// timer calls only with this hook on). Deleted when dropped.
+struct Kicker(libc::timer_t);
+
+impl Kicker {
+    fn arm(signal: libc::c_int, after: Duration) -> std::io::Result<Self> {
+        // SAFETY: an all-zero sigevent is valid plain data; the fields are set below.
+        let mut ev: libc::sigevent = unsafe { std::mem::zeroed() };
+        ev.sigev_notify = libc::SIGEV_THREAD_ID;
+        ev.sigev_signo = signal;
+        // SAFETY: gettid has no preconditions.
+        ev.sigev_notify_thread_id = unsafe { libc::gettid() };
+        let mut timer: libc::timer_t = std::ptr::null_mut();
+        // SAFETY: `ev` and `timer` are valid for the call; the kernel fills `timer`.
+        if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut ev, &mut timer) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let kicker = Kicker(timer);
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(after.subsec_nanos()),
+            },
+        };
+        // SAFETY: `timer` was created above; `spec` is valid; a null old value is allowed.
+        if unsafe { libc::timer_settime(kicker.0, 0, &spec, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(kicker)
+    }
+}
+
+impl Drop for Kicker {
+    fn drop(&mut self) {
+        // SAFETY: the timer was created by `arm` and is deleted once.
+        unsafe { libc::timer_delete(self.0) };
+    }
+}
+
 /// Print the entry line, enter the guest once (kicked out with `kick`, the
 /// vCPU kick signal, after [`KICK_AFTER`]), stop the process, and return
 /// what to report as the VM's end when continued.
 pub fn enter_once_and_stop(fd: &mut VcpuFd, kick: libc::c_int) -> String {
     eprintln!("{}", entry_line(monotonic_ns(), process_cpu_us()));
-    // SAFETY: pthread_self has no preconditions.
-    let this_thread = unsafe { libc::pthread_self() };
-    let kicker = std::thread::spawn(move || {
-        std::thread::sleep(KICK_AFTER);
-        // SAFETY: the target is the calling vCPU thread, which joins this
-        // thread before it can end, so the pthread_t is still valid; the
-        // signal's handler is installed (`kick_signal`) before vCPUs run.
-        unsafe { libc::pthread_kill(this_thread, kick) };
-    });
+    // The kick signal's handler is installed (`kick_signal`) before vCPUs run.
+    let kicker = match Kicker::arm(kick, KICK_AFTER) {
+        Ok(k) => k,
+        Err(e) => return format!("cannot arm the first-entry kick timer: {e}"),
+    };
     let first = match fd.run() {
         Ok(exit) => format!("{exit:?}"),
         Err(e) => format!("KVM_RUN: {e}"),
     };
-    if kicker.join().is_err() {
-        tracing::warn!("first-entry kicker thread panicked");
-    }
+    drop(kicker);
     fd.set_kvm_immediate_exit(0);
     eprintln!("host-vmm: first vCPU entry returned ({first}); stopping ({ENV})");
     // SAFETY: raising SIGSTOP stops the process until SIGCONT; no memory is involved.

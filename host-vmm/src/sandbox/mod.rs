@@ -10,7 +10,8 @@
 //! | `api.sock` | the VMM's control socket (hotplug, status) |
 //! | `agent.log` | the agent's log, forwarded over vsock port 1025 |
 //!
-//! The runtime root is `$HOST_VMM_RUNTIME_DIR`, else `/run/host-vmm`. The root and every
+//! The runtime root is `$HOST_VMM_RUNTIME_DIR`, else `/run/host-vmm` for root and
+//! `$XDG_RUNTIME_DIR/host-vmm` for any other user. The root and every
 //! sandbox directory are 0700 and the caller's; sockets are 0600; files are created with
 //! `O_NOFOLLOW | O_CLOEXEC`. A sandbox is live while its pid file's lock is held
 //! ([`pid_file`]); the directory is claimed atomically and removed when the [`RuntimeDir`]

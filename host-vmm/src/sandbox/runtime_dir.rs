@@ -92,11 +92,32 @@ fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> RuntimeDir
     move |source| RuntimeDirError::Io { path, op, source }
 }
 
-/// `$HOST_VMM_RUNTIME_DIR`, else [`DEFAULT_RUNTIME_ROOT`].
+/// `$HOST_VMM_RUNTIME_DIR`; else [`DEFAULT_RUNTIME_ROOT`] for root, and for any other
+/// user `$XDG_RUNTIME_DIR/host-vmm` (the user's own runtime directory, as rootless
+/// podman uses), or the default when that is not set.
 pub fn runtime_root() -> PathBuf {
-    std::env::var_os(RUNTIME_ROOT_ENV)
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_RUNTIME_ROOT), PathBuf::from)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    runtime_root_from(
+        std::env::var_os(RUNTIME_ROOT_ENV),
+        euid,
+        std::env::var_os("XDG_RUNTIME_DIR"),
+    )
+}
+
+fn runtime_root_from(
+    explicit: Option<std::ffi::OsString>,
+    euid: u32,
+    xdg_runtime_dir: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let non_empty = |v: &std::ffi::OsString| !v.is_empty();
+    if let Some(dir) = explicit.filter(non_empty) {
+        return PathBuf::from(dir);
+    }
+    match xdg_runtime_dir.filter(non_empty) {
+        Some(xdg) if euid != 0 => PathBuf::from(xdg).join("host-vmm"),
+        _ => PathBuf::from(DEFAULT_RUNTIME_ROOT),
+    }
 }
 
 /// `rename(from, to)` that fails with `EEXIST` instead of replacing `to`.

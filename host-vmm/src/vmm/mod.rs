@@ -4,7 +4,7 @@ pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use vmm_sys_util::signal::Killable;
@@ -21,6 +21,7 @@ use crate::threads::{join_within, Joined};
 
 /// How long stopping the guest waits for each kicked vCPU thread.
 pub const VCPU_JOIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::seccomp::{self, ThreadKind};
 
 /// Why the VM could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,13 @@ impl Vmm {
 
     /// Run the vCPUs until the guest ends; stop every vCPU thread and
     /// return how it ended.
+    ///
+    /// Confinement (when [`crate::seccomp::enable`] has run): each vCPU thread
+    /// installs its filter first (`seccomp::thread` returns once it has), then
+    /// waits at the start gate; the calling thread
+    /// installs the [`ThreadKind::Vmm`] filter once every vCPU thread exists (a
+    /// filter is inherited by the threads started after it), then opens the gate:
+    /// nothing runs guest code before every filter is in.
     pub fn run(mut self) -> Result<GuestExit, VmmError> {
         let signal = crate::kvm::vcpu::kick_signal().map_err(VmmError::Signal)?;
         let ctx = VcpuRunContext {
@@ -130,13 +138,17 @@ impl Vmm {
         };
         let mut threads: Vec<(u32, JoinHandle<()>)> = Vec::new();
         let mut spawn_error = None;
+        let mut gate = Vec::new();
         for vcpu in self.vcpus.drain(..) {
             let index = vcpu.index;
             let ctx = ctx.clone();
-            match std::thread::Builder::new()
-                .name(format!("vcpu{index}"))
-                .spawn(move || vcpu.run(&ctx))
-            {
+            let (open, wait) = mpsc::channel::<()>();
+            gate.push(open);
+            match seccomp::thread(format!("vcpu{index}"), ThreadKind::Vcpu, move || {
+                // Opened (or dropped, on an error) by the VMM thread.
+                let _ = wait.recv();
+                vcpu.run(&ctx)
+            }) {
                 Ok(h) => threads.push((index, h)),
                 Err(source) => {
                     spawn_error = Some(VmmError::Spawn { index, source });
@@ -149,6 +161,8 @@ impl Vmm {
                 }
             }
         }
+        seccomp::confine(ThreadKind::Vmm);
+        drop(gate);
         tracing::info!(vcpus = threads.len(), "guest running");
         let outcome = self.exit.wait();
         tracing::debug!(%outcome, "stopping vCPUs");

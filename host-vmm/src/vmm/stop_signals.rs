@@ -40,17 +40,21 @@ pub fn block_stop_signals() -> io::Result<()> {
 /// Start a thread that waits for a stop signal and asks the VM to stop.
 /// It lives until the process exits.
 pub fn spawn_stop_waiter(exit: Arc<ExitSignal>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("stop-signals".into())
-        .spawn(move || loop {
-            let set = stop_set();
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is initialised and `sig` is a valid out pointer.
-            let rc = unsafe { libc::sigwait(&set, &mut sig) };
-            if rc == 0 {
-                tracing::info!(signal = sig, "stop signal received: stopping the VM");
-                exit.request(GuestExit::Stopped { signal: sig });
+    crate::seccomp::thread(
+        "stop-signals",
+        crate::seccomp::ThreadKind::Signals,
+        move || {
+            loop {
+                let set = stop_set();
+                let mut sig: libc::c_int = 0;
+                // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+                let rc = unsafe { libc::sigwait(&set, &mut sig) };
+                if rc == 0 {
+                    tracing::info!(signal = sig, "stop signal received: stopping the VM");
+                    exit.request(GuestExit::Stopped { signal: sig });
+                }
             }
-        })
-        .map(|_| ())
+        },
+    )
+    .map(|_| ())
 }

@@ -132,11 +132,11 @@ impl ConsoleQueue {
             ConsoleOutput::Sink => None,
             out => {
                 let s = shared.clone();
-                Some(
-                    std::thread::Builder::new()
-                        .name("console".into())
-                        .spawn(move || drain(&s, out))?,
-                )
+                Some(crate::seccomp::thread(
+                    "console",
+                    crate::seccomp::ThreadKind::Log,
+                    move || drain(&s, out),
+                )?)
             }
         };
         Ok(Self {

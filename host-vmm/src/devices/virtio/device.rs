@@ -22,7 +22,7 @@ impl VirtioInterrupt {
     pub fn new() -> std::io::Result<Self> {
         Ok(Self {
             status: AtomicU32::new(0),
-            evt: EventFd::new(libc::EFD_NONBLOCK)?,
+            evt: EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)?,
         })
     }
 

@@ -100,7 +100,9 @@ impl VirtioMmioDevice {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let queue_evts = (0..queues.len())
-            .map(|_| EventFd::new(libc::EFD_NONBLOCK).map_err(MmioError::EventFd))
+            .map(|_| {
+                EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(MmioError::EventFd)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let interrupt = Arc::new(VirtioInterrupt::new().map_err(MmioError::EventFd)?);
         Ok(Self {

@@ -17,6 +17,7 @@ use crate::threads::{join_within, Joined};
 
 /// How long stopping a worker waits for its thread.
 pub const WORKER_JOIN_DEADLINE: Duration = Duration::from_secs(5);
+use crate::seccomp::{self, ThreadKind};
 
 /// A running worker thread; dropping it stops the thread and waits for it.
 pub struct WorkerThread {
@@ -27,22 +28,23 @@ pub struct WorkerThread {
 
 /// A kill eventfd for a worker: (the handle's end, the worker's end).
 pub fn kill_pair() -> Result<(EventFd, EventFd), ActivateError> {
-    let kill = EventFd::new(libc::EFD_NONBLOCK).map_err(ActivateError::EventFd)?;
+    let kill =
+        EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(ActivateError::EventFd)?;
     let worker_end = kill.try_clone().map_err(ActivateError::EventFd)?;
     Ok((kill, worker_end))
 }
 
 impl WorkerThread {
-    /// Runs `work` on a thread named `name`; `kill` (from [`kill_pair`]) is written to stop it.
+    /// Runs `work` on a thread named `name` under `kind`'s seccomp filter; `kill` (from
+    /// [`kill_pair`]) is written to stop it. Started by the thread factory: the caller is
+    /// usually a vCPU thread (the guest's DRIVER_OK), which may not start threads.
     pub fn spawn(
         name: String,
+        kind: ThreadKind,
         kill: EventFd,
         work: impl FnOnce() + Send + 'static,
     ) -> Result<Self, ActivateError> {
-        let thread = std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(work)
-            .map_err(ActivateError::Thread)?;
+        let thread = seccomp::spawn(name.clone(), kind, work).map_err(ActivateError::Thread)?;
         Ok(Self {
             name,
             kill,

@@ -220,3 +220,24 @@ fn test_wait_gone_follows_the_owner() {
     assert!(!root.join("sb").exists());
     t.join().unwrap();
 }
+
+#[test]
+fn test_runtime_root_explicit_then_root_then_xdg_for_users() {
+    let os = |s: &str| Some(std::ffi::OsString::from(s));
+    let root = |e, uid, x| runtime_root_from(e, uid, x);
+    assert_eq!(
+        root(os("/x"), 1000, os("/run/user/1000")),
+        PathBuf::from("/x")
+    );
+    assert_eq!(root(os("/x"), 0, None), PathBuf::from("/x"));
+    assert_eq!(
+        root(None, 0, os("/run/user/0")),
+        PathBuf::from("/run/host-vmm")
+    );
+    assert_eq!(
+        root(os(""), 1000, os("/run/user/1000")),
+        PathBuf::from("/run/user/1000/host-vmm")
+    );
+    assert_eq!(root(None, 1000, None), PathBuf::from("/run/host-vmm"));
+    assert_eq!(root(None, 1000, os("")), PathBuf::from("/run/host-vmm"));
+}

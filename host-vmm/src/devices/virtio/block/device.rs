@@ -10,6 +10,7 @@ use super::worker::{BlockWorker, SEG_MAX};
 use crate::devices::virtio::worker_thread::{kill_pair, WorkerThread};
 use crate::devices::virtio::{ActivateError, DeviceQueues, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::guest_warn;
+use crate::seccomp::ThreadKind;
 use virtio_bindings::virtio_blk as b;
 
 /// Virtio device ID of a block device.
@@ -161,9 +162,12 @@ impl VirtioDevice for Block {
         }
         let (kill, worker_kill) = kill_pair()?;
         let worker = BlockWorker::new(dq, worker_kill, self.disk.clone())?;
-        self.running = Some(WorkerThread::spawn("virtio-blk".into(), kill, move || {
-            worker.run()
-        })?);
+        self.running = Some(WorkerThread::spawn(
+            "virtio-blk".into(),
+            ThreadKind::VirtioBlock,
+            kill,
+            move || worker.run(),
+        )?);
         tracing::info!(disk = %self.disk.path().display(), sectors = self.capacity(), "virtio-blk device active");
         Ok(())
     }

@@ -11,6 +11,7 @@ use super::worker::{VsockWorker, NUM_QUEUES};
 use crate::devices::virtio::worker_thread::{kill_pair, WorkerThread};
 use crate::devices::virtio::{ActivateError, DeviceQueues, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::guest_warn;
+use crate::seccomp::ThreadKind;
 
 /// Virtio device ID of vsock.
 pub const VIRTIO_ID_VSOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_VSOCK;
@@ -121,6 +122,7 @@ impl VirtioDevice for Vsock {
         let worker = VsockWorker::new(dq, worker_kill, muxer)?;
         self.running = Some(WorkerThread::spawn(
             format!("vsock-cid{}", self.guest_cid),
+            ThreadKind::VirtioVsock,
             kill,
             move || worker.run(),
         )?);

@@ -1,0 +1,87 @@
+//! The ioctl request numbers the filters allow (`_IOC` encoding, the same on x86_64
+//! and aarch64). kvm-ioctls keeps its numbers private, so they are computed here from
+//! kvm-bindings' structure sizes, as the kernel's headers do.
+
+use std::mem::size_of;
+
+const KVMIO: u64 = 0xAE;
+const IOC_WRITE: u64 = 1;
+#[cfg(target_arch = "x86_64")]
+const IOC_READ: u64 = 2;
+
+const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
+    (dir << 30) | ((size as u64) << 16) | (KVMIO << 8) | nr
+}
+
+/// vCPU: enter the guest.
+pub const KVM_RUN: u64 = ioc(0, 0x80, 0);
+/// VM: add, move or delete a guest memory slot (memory hot-add).
+pub const KVM_SET_USER_MEMORY_REGION: u64 = ioc(
+    IOC_WRITE,
+    0x46,
+    size_of::<kvm_bindings::kvm_userspace_memory_region>(),
+);
+/// VM: an eventfd that raises a guest interrupt (disk hot-add).
+pub const KVM_IRQFD: u64 = ioc(IOC_WRITE, 0x76, size_of::<kvm_bindings::kvm_irqfd>());
+/// VM: an eventfd KVM signals on a guest MMIO write (disk hot-add's queue notify).
+pub const KVM_IOEVENTFD: u64 = ioc(IOC_WRITE, 0x79, size_of::<kvm_bindings::kvm_ioeventfd>());
+/// vCPU: the general registers (the dump after a failed vCPU).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_GET_REGS: u64 = ioc(IOC_READ, 0x81, size_of::<kvm_bindings::kvm_regs>());
+/// vCPU: the special registers (the dump after a failed vCPU).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_GET_SREGS: u64 = ioc(IOC_READ, 0x83, size_of::<kvm_bindings::kvm_sregs>());
+/// vCPU: one register (aarch64's register dump).
+#[cfg(target_arch = "aarch64")]
+pub const KVM_GET_ONE_REG: u64 = ioc(IOC_WRITE, 0xab, size_of::<kvm_bindings::kvm_one_reg>());
+
+/// The vCPU threads' ioctls: KVM_RUN, and reading registers for the dump after a failure.
+pub fn vcpu() -> Vec<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS]
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        vec![KVM_RUN, KVM_GET_ONE_REG]
+    }
+}
+
+/// Hot-adding memory (a new slot, its interrupt already registered at boot).
+pub fn memory_hotplug() -> Vec<u64> {
+    vec![KVM_SET_USER_MEMORY_REGION]
+}
+
+/// Hot-adding a disk: its interrupt and its queue-notify eventfds.
+pub fn disk_hotplug() -> Vec<u64> {
+    vec![KVM_IRQFD, KVM_IOEVENTFD]
+}
+
+/// A terminal: read and set its mode (`-t`'s raw mode), its window size.
+pub fn terminal() -> Vec<u64> {
+    vec![libc::TCGETS, libc::TCSETS, libc::TIOCGWINSZ]
+}
+
+/// `set_nonblocking` on a socket (Rust's std uses FIONBIO).
+pub const FIONBIO: u64 = libc::FIONBIO;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values the kernel's headers give (and strace decodes).
+    #[test]
+    fn test_kvm_ioctl_numbers_match_the_kernel_headers() {
+        assert_eq!(KVM_RUN, 0xae80);
+        assert_eq!(KVM_SET_USER_MEMORY_REGION, 0x4020_ae46);
+        assert_eq!(KVM_IRQFD, 0x4020_ae76);
+        assert_eq!(KVM_IOEVENTFD, 0x4040_ae79);
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(KVM_GET_REGS, 0x8090_ae81);
+            assert_eq!(KVM_GET_SREGS, 0x8138_ae83);
+        }
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(KVM_GET_ONE_REG, 0x4010_aeab);
+    }
+}
