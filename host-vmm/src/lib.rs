@@ -29,7 +29,7 @@ pub mod memory;
 pub mod oci;
 pub mod os;
 pub mod sandbox;
-pub mod threads;
 pub mod seccomp;
+pub mod threads;
 pub mod units;
 pub mod vmm;

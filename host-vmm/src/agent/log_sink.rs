@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use crate::devices::virtio::vsock::unix::port_socket_path;
-use crate::threads::join_within;
 use crate::seccomp::ThreadKind;
+use crate::threads::join_within;
 
 /// Longest line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;

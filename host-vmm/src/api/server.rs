@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::protocol::{Request, Response, MAX_LINE};
-use crate::threads::join_within;
 use crate::seccomp::{self, ThreadKind};
+use crate::threads::join_within;
 
 /// Answers requests; implemented by the running VMM.
 pub trait ApiHandler: Send + Sync + 'static {
