@@ -20,3 +20,4 @@ pub mod oci;
 pub mod sandbox;
 pub mod units;
 pub mod vmm;
+pub mod waits;

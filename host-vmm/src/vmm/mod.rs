@@ -154,6 +154,7 @@ impl Vmm {
                 tracing::debug!(vcpu = index, "kick failed (thread already gone?): {e}");
             }
         }
+        let _wait = crate::waits::enter("vCPU threads to stop");
         for (index, h) in threads {
             if h.join().is_err() {
                 tracing::error!(vcpu = index, "vCPU thread panicked");
