@@ -24,6 +24,8 @@ pub fn wait_process(
     agent: &Agent,
     req: WaitProcessRequest,
 ) -> Result<WaitProcessResponse, RpcError> {
+    #[cfg(feature = "test-crash-hook")]
+    crate::crash_hook::on_wait_process();
     let container = agent.sandbox()?.container(&req.container_id)?;
     let status = container.wait(&req.exec_id)?;
     let mut r = WaitProcessResponse::new();

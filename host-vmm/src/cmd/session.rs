@@ -136,6 +136,7 @@ pub fn attach_and_wait(
         })
         .context("cannot start the wait thread")?;
     let vm_exit_for_route = vm_exit.clone();
+    let vm_ended = vm_exit.clone();
     if let Some(exit) = vm_exit {
         let vm_tx = tx.clone();
         std::thread::Builder::new()
@@ -201,6 +202,15 @@ pub fn attach_and_wait(
             None => rx.recv().context("lost the wait thread")?,
         };
         match event {
+            Event::Exited(Err(e)) if vm_ended.as_ref().is_some_and(|x| x.is_requested()) => {
+                // The connection broke because the VM ended: say that, not the symptom.
+                let outcome = vm_ended.as_ref().map(|x| x.wait());
+                tracing::debug!("WaitProcess: {e}");
+                bail!(
+                    "the sandbox VM ended before the process did: {}",
+                    outcome.map_or_else(String::new, |o| o.to_string())
+                )
+            }
             Event::Exited(r) => {
                 break r.with_context(|| format!("waiting for container {}", target.container))?
             }
