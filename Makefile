@@ -62,6 +62,7 @@ lint: check-lock
 	tests/lint/module-arrows.py guest-agent/src protocol/src
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked -p guest-agent --features test-crash-hook --all-targets -- -D warnings
 	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/soak/*.sh tests/main-job.sh \
 	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh
 	shellcheck tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh

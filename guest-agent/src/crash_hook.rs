@@ -42,7 +42,7 @@ pub fn parse(cmdline: &str) -> Option<(Mode, Duration)> {
     let value = cmdline
         .split_ascii_whitespace()
         .filter_map(|w| w.strip_prefix(KEY)?.strip_prefix('='))
-        .last()?;
+        .next_back()?;
     let (mode, delay) = match value.split_once('@') {
         Some((m, d)) => (m, d.parse().ok().map(Duration::from_millis)),
         None => (value, Some(DEFAULT_DELAY)),
@@ -94,7 +94,11 @@ fn close_vsock_sockets() {
     };
     let mut closed = 0;
     for entry in dir.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         // SAFETY: an all-zero sockaddr_storage is valid plain data; getsockname writes at
@@ -134,7 +138,12 @@ pub fn gate(
 ) -> HashMap<String, Box<dyn MethodHandler + Send + Sync>> {
     methods
         .into_iter()
-        .map(|(name, h)| (name, Box::new(Gated(h)) as Box<dyn MethodHandler + Send + Sync>))
+        .map(|(name, h)| {
+            (
+                name,
+                Box::new(Gated(h)) as Box<dyn MethodHandler + Send + Sync>,
+            )
+        })
         .collect()
 }
 
@@ -146,7 +155,10 @@ mod tests {
     fn test_parse() {
         let ms = Duration::from_millis;
         assert_eq!(parse("quiet"), None);
-        assert_eq!(parse("hvtest.crash=exit"), Some((Mode::Exit, DEFAULT_DELAY)));
+        assert_eq!(
+            parse("hvtest.crash=exit"),
+            Some((Mode::Exit, DEFAULT_DELAY))
+        );
         assert_eq!(
             parse("a hvtest.crash=close@250 b"),
             Some((Mode::Close, ms(250)))

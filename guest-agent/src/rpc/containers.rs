@@ -154,6 +154,9 @@ mod tests {
     fn test_remove_timeout_is_never_forever() {
         assert_eq!(remove_timeout(0), DESTROY_TIMEOUT);
         assert_eq!(remove_timeout(10), Duration::from_secs(10));
-        assert_eq!(remove_timeout(u32::MAX), Duration::from_secs(u32::MAX.into()));
+        assert_eq!(
+            remove_timeout(u32::MAX),
+            Duration::from_secs(u32::MAX.into())
+        );
     }
 }
