@@ -165,7 +165,7 @@ mod tests {
         let dead = watch(&|| Err("no socket".to_string()), hb, &stop).expect("dead");
         assert!(started.elapsed() >= hb.limit);
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(dead.last_error, "no socket");
+        assert_eq!(dead.last_error, "cannot connect: no socket");
 
         let (tx, stop) = std::sync::mpsc::channel();
         drop(tx);

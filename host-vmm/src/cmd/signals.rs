@@ -200,6 +200,9 @@ mod tests {
     #[test]
     fn test_routes_hold_vm_session() {
         route(Route::Hold);
+        // SIGQUIT only prints the waits: nothing held, nothing stopped.
+        deliver(libc::SIGQUIT);
+        assert_eq!(take_pending(), None);
         deliver(libc::SIGTERM);
         assert_eq!(take_pending(), Some(libc::SIGTERM));
         assert_eq!(take_pending(), None);
