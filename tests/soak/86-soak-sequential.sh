@@ -6,6 +6,10 @@
 # 10 % + 8 MiB (it includes the guest RAM the guest touched, which varies a little).
 # shellcheck shell=sh
 set -eu
+# Knobs come as NAME=VALUE arguments too (`tests/testhost run` passes no environment).
+for knob in "$@"; do
+    case $knob in [A-Z]*=*) export "${knob?}" ;; esac
+done
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
 . "$REPO/tests/lib/sweep.sh"

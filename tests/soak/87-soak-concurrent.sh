@@ -3,6 +3,10 @@
 # nothing is left behind (tests/lib/sweep.sh). Prints the wall time of the whole batch.
 # shellcheck shell=sh
 set -eu
+# Knobs come as NAME=VALUE arguments too (`tests/testhost run` passes no environment).
+for knob in "$@"; do
+    case $knob in [A-Z]*=*) export "${knob?}" ;; esac
+done
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
 . "$REPO/tests/lib/sweep.sh"
