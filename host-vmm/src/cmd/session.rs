@@ -218,7 +218,7 @@ pub fn attach_and_wait(
                 bail!("the sandbox VM ended before the process did: {outcome}")
             }
             Event::AgentDead(dead) => {
-                tracing::error!("{dead}");
+                tracing::debug!("{dead}");
                 return Err(anyhow::Error::new(dead));
             }
             Event::Signal(libc::SIGWINCH) => {
