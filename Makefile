@@ -97,9 +97,12 @@ test-e2e: build rootfs kernel testhost-kernel
 # Load and fault figures (tests/soak/*.sh, in one test host boot): the run hang hunt and
 # SIGQUIT dump, 100 sandboxes in sequence (RSS first vs last), 8 at once, kill -9 at random
 # points of run, the agent dying in the guest (test initramfs); a leftover sweep after each.
-SOAK_TIMEOUT ?= 900
+# SOAK_TIMEOUT: seconds per scenario, SOAK_TOTAL for the whole run (the 100 sandboxes take
+# 100 x 4-11 s nested, depending on how loaded the machine is).
+SOAK_TIMEOUT ?= 1800
+SOAK_TOTAL ?= 3600
 soak: build rootfs rootfs-test kernel testhost-kernel
-	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) tests/testhost run-all --timeout 1800
+	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) tests/testhost run-all --timeout $(SOAK_TOTAL)
 
 # The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
 test-harness: build rootfs kernel testhost-kernel
