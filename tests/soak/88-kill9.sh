@@ -23,11 +23,12 @@ seed=${KILL_SEED:-$(now_ms)}
 echo "KILL_SEED=$seed"
 draws=0
 
-# random_ms LOW HIGH: a delay drawn from the seed.
+# random_ms LOW HIGH: sets MS to the next delay drawn from the seed (not in a subshell:
+# the draw count must advance).
 random_ms() {
     draws=$((draws + 1))
-    awk -v s="$seed" -v n="$draws" -v lo="$1" -v hi="$2" \
-        'BEGIN { srand(s); for (i = 0; i < n; i++) r = rand(); printf "%d", lo + r * (hi - lo) }'
+    MS=$(awk -v s="$seed" -v n="$draws" -v lo="$1" -v hi="$2" \
+        'BEGIN { srand(s); for (i = 0; i < n; i++) r = rand(); printf "%d", lo + r * (hi - lo) }')
 }
 
 # sleep_ms MS
@@ -66,26 +67,30 @@ killed() {
 
 round=1
 while [ "$round" -le "$rounds" ]; do
-    ms=$(random_ms 0 150)
+    random_ms 0 150
+    ms=$MS
     step "round $round: kill -9 before boot (${ms} ms after exec)"
     start "k-early-$round" -- sleep 30
     sleep_ms "$ms"
     killed "k-early-$round" "before boot"
 
-    ms=$(random_ms 300 2000)
+    random_ms 300 2000
+    ms=$MS
     step "round $round: kill -9 during boot (${ms} ms after exec)"
     start "k-boot-$round" -- sleep 30
     sleep_ms "$ms"
     killed "k-boot-$round" "during boot"
 
-    ms=$(random_ms 0 1000)
+    random_ms 0 1000
+    ms=$MS
     step "round $round: kill -9 with a container attached (${ms} ms after it runs)"
     start "k-attached-$round" -- sleep 30
     until_ps "k-attached-$round"
     sleep_ms "$ms"
     killed "k-attached-$round" "with a container attached"
 
-    ms=$(random_ms 0 400)
+    random_ms 0 400
+    ms=$MS
     step "round $round: kill -9 during a memory hot-add (${ms} ms after memory --add 1G)"
     start "k-hotadd-$round"
     until_ps "k-hotadd-$round" CONTAINER
