@@ -8,7 +8,8 @@ KERNEL_DIR := $(TARGET)/kernel
 HOST_VMM := $(TARGET)/debug/host-vmm
 
 .PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
-        check-lock check-aarch64 fuzz test-rootfs test-e2e test-harness testhost bench clean-cache
+        check-lock check-aarch64 fuzz test-rootfs test-e2e test-harness testhost bench clean-cache \
+        rootfs-test soak
 
 help:
 	@echo "make run             set up everything, boot a VM and run a container in it"
@@ -20,6 +21,7 @@ help:
 	@echo "make testhost SCRIPT=path/to/script.sh   run a script inside the nested-KVM test host"
 	@echo "make bench           benchmarks, as ratios against a baseline run in the same command"
 	@echo "make fuzz            fuzz the guest-facing parsers for FUZZ_SECS (30) per target"
+	@echo "make soak            load and fault figures: 100 + 8 sandboxes, kill -9, agent death, hang hunt"
 
 deps:
 	.ci/install-deps
@@ -42,6 +44,11 @@ agent:
 rootfs:
 	rootfs/build.sh
 
+# TEST ONLY: the initramfs whose agent has the crash hook (target/rootfs-test/), for the
+# soak's agent-death scenario. Never shipped; the production build checks it has no hook.
+rootfs-test:
+	rootfs/build.sh --test-hooks
+
 # The initramfs read back (static /init), and a boot of it under plain QEMU TCG.
 test-rootfs: rootfs kernel
 	$(CARGO) test --locked -p guest-agent --test initramfs
@@ -59,7 +66,8 @@ lint: check-lock
 	tests/lint/module-arrows.py host-vmm/src guest-agent/src protocol/src
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/main-job.sh \
+	$(CARGO) clippy --locked -p guest-agent --features test-crash-hook --all-targets -- -D warnings
+	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/soak/*.sh tests/main-job.sh \
 	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh tests/tools/*.sh
 	shellcheck tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh
 
@@ -96,6 +104,16 @@ E2E_JOBS ?= $(shell nproc)
 test-e2e: build rootfs kernel testhost-kernel
 	JOBS=$(E2E_JOBS) tests/run-all
 
+# Load and fault figures (tests/soak/*.sh, in one test host boot): the run hang hunt and
+# SIGQUIT dump, 100 sandboxes in sequence (RSS first vs last), 8 at once, kill -9 at random
+# points of run, the agent dying in the guest (test initramfs); a leftover sweep after each.
+# SOAK_TIMEOUT: seconds per scenario, SOAK_TOTAL for the whole run (the 100 sandboxes take
+# 100 x 4-11 s nested, depending on how loaded the machine is).
+SOAK_TIMEOUT ?= 1800
+SOAK_TOTAL ?= 3600
+soak: build rootfs rootfs-test kernel testhost-kernel
+	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) tests/testhost run-all --timeout $(SOAK_TOTAL)
+
 # The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
 test-harness: build rootfs kernel testhost-kernel
 	tests/selftest/run
@@ -115,5 +133,5 @@ testhost: build rootfs kernel testhost-kernel
 run: deps build rootfs kernel testhost-kernel
 	tests/testhost run tests/main-job.sh
 
-test: deps lint test-unit check-aarch64 fuzz test-rootfs test-e2e test-harness
+test: deps lint test-unit check-aarch64 fuzz test-rootfs test-e2e test-harness soak
 	@echo "make test: all passed"

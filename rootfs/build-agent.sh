@@ -2,6 +2,9 @@
 # Build the static guest-agent (the guest's /init) and check that it really is static.
 # Usage: rootfs/build-agent.sh            (prints the binary's path on its last stdout line)
 # Env:   AGENT_TARGET (default x86_64-unknown-linux-gnu), CARGO (default cargo)
+#        AGENT_TEST_HOOKS=1: TEST BUILD with the crash hook (feature test-crash-hook), in its
+#        own target dir (target/agent-test-hooks) so it never replaces the production agent.
+#        A production build is checked to contain no test hook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +15,21 @@ cargo=${CARGO:-cargo}
 target_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
 export "$target_var"="-C target-feature=+crt-static"
 
-echo "[agent] cargo build -p guest-agent --profile agent --target $target (+crt-static)" >&2
-"$cargo" build --locked -p guest-agent --profile agent --target "$target" >&2
-bin=target/$target/agent/guest-agent
+if [ "${AGENT_TEST_HOOKS:-0}" = 1 ]; then
+  echo "[agent] TEST BUILD: cargo build -p guest-agent --features test-crash-hook --profile agent --target $target (+crt-static)" >&2
+  "$cargo" build --locked -p guest-agent --features test-crash-hook --profile agent \
+    --target "$target" --target-dir target/agent-test-hooks >&2
+  bin=target/agent-test-hooks/$target/agent/guest-agent
+else
+  echo "[agent] cargo build -p guest-agent --profile agent --target $target (+crt-static)" >&2
+  "$cargo" build --locked -p guest-agent --profile agent --target "$target" >&2
+  bin=target/$target/agent/guest-agent
+  # The crash hook's command-line key is a string in its code: absent means no hook.
+  if grep -q 'hvtest\.crash' "$bin"; then
+    echo "error: $bin contains the test crash hook (feature test-crash-hook): not a production agent" >&2
+    exit 1
+  fi
+fi
 
 # Static means no program interpreter (PT_INTERP) and no shared libraries (DT_NEEDED).
 if ! command -v readelf >/dev/null; then

@@ -10,11 +10,19 @@
 # Outputs: target/rootfs/initramfs.cpio, target/rootfs/rootfs.erofs
 # Needs root (mknod for dev/console), GNU cpio, readelf, a static busybox; mkfs.erofs for the
 # erofs image.
-# Usage: rootfs/build.sh [path/to/guest-agent]   (default: build it with rootfs/build-agent.sh)
+# Usage: rootfs/build.sh [--test-hooks] [path/to/guest-agent]   (default: build it with rootfs/build-agent.sh)
+#   --test-hooks: a TEST initramfs whose agent has the crash hook (AGENT_TEST_HOOKS=1), in
+#   target/rootfs-test/ (only the soak's agent-death scenario uses it; never shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=target/rootfs
+if [ "${1:-}" = --test-hooks ]; then
+  shift
+  out=target/rootfs-test
+  export AGENT_TEST_HOOKS=1
+fi
+mkdir -p "$out"
 stage=$out/staging
 
 if [ "$(id -u)" -ne 0 ]; then

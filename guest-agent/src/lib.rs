@@ -16,12 +16,15 @@
 //!   rootfs, cgroups, processes); `container::helper` runs when the agent is re-executed as
 //!   `ga-container-helper` to set up a container process.
 //! - `check`: a side-effect-free dry run for when the agent is not pid 1.
+//! - `crash_hook` (test builds only, feature `test-crash-hook`): the agent dies on purpose.
 
 pub mod cgroup_root;
 pub mod check;
 pub mod cmdline;
 pub mod console;
 pub mod container;
+#[cfg(feature = "test-crash-hook")]
+pub mod crash_hook;
 pub mod error_chain;
 pub mod guest_details;
 pub mod init;

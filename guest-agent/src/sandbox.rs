@@ -10,7 +10,7 @@
 //! | DestroySandbox | `sandbox.destroy(timeout)` |
 //! | CreateContainer | `create_container(CreateRequest { id, exec_id, spec: Spec::from_json(json)?, rootfs })` |
 //! | StartContainer | `start_container(id)` |
-//! | RemoveContainer | `remove_container(id, timeout)` (0 seconds: `None`, wait forever) |
+//! | RemoveContainer | `remove_container(id, timeout)` (0 seconds: the 30 s default) |
 //! | UpdateContainer | `update_container(id, &Resources::from_json(json)?)` |
 //! | StatsContainer | `stats_container(id)`: cpu, memory, pids, `oom_kills`, io sums |
 //! | ListContainers | `container_ids()`, then each container's status, init pid, live exec ids |

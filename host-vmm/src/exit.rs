@@ -92,6 +92,7 @@ impl ExitSignal {
 
     /// Block until an exit is requested and return it.
     pub fn wait(&self) -> GuestExit {
+        let _wait = crate::waits::enter("the VM's end (ExitSignal)");
         let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(exit) = outcome.as_ref() {

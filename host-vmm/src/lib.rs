@@ -33,3 +33,4 @@ pub mod seccomp;
 pub mod threads;
 pub mod units;
 pub mod vmm;
+pub mod waits;

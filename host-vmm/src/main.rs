@@ -503,9 +503,10 @@ fn main() -> ExitCode {
         eprintln!("host-vmm: error: cannot block the stop signals: {e}");
         return ExitCode::FAILURE;
     }
-    // Also before any thread: `run` and `exec` resize the container's terminal on SIGWINCH.
+    // Also before any thread: `run` and `exec` resize the container's terminal on SIGWINCH;
+    // SIGQUIT prints what each thread waits for.
     if let Err(e) = cmd::signals::block_winch() {
-        eprintln!("host-vmm: error: cannot block SIGWINCH: {e}");
+        eprintln!("host-vmm: error: cannot block SIGWINCH and SIGQUIT: {e}");
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
@@ -515,11 +516,21 @@ fn main() -> ExitCode {
         eprintln!("host-vmm: error: {}", error_chain(e.as_ref()));
         return ExitCode::FAILURE;
     }
-    // `boot` has its own stop-signal thread; every other command routes signals here.
-    if !matches!(cli.command, Command::Boot(_)) {
-        if let Err(e) = cmd::signals::start() {
-            eprintln!("host-vmm: error: cannot start the signal thread: {e}");
+    // `boot` has its own stop-signal thread (and answers only SIGQUIT here); every other
+    // command routes signals here.
+    if matches!(cli.command, Command::Boot(_)) {
+        if let Err(e) = cmd::signals::start_quit_dump() {
+            eprintln!("host-vmm: error: cannot start the SIGQUIT thread: {e}");
             return ExitCode::FAILURE;
+        }
+    } else if let Err(e) = cmd::signals::start() {
+        eprintln!("host-vmm: error: cannot start the signal thread: {e}");
+        return ExitCode::FAILURE;
+    }
+    // With debug logging (-vv), waits that last are logged as they go.
+    if cli.verbose >= 2 {
+        if let Err(e) = cmd::signals::start_wait_report() {
+            tracing::warn!("cannot start the wait report thread: {e}");
         }
     }
     match run(cli) {

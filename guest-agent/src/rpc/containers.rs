@@ -18,6 +18,16 @@ use crate::sandbox::{Sandbox, SandboxConfig};
 /// How long DestroySandbox waits for each container's processes to die.
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// RemoveContainer's wait for the processes to die: the request's seconds, or for 0
+/// [`DESTROY_TIMEOUT`]. Never for ever: a process stuck in the kernel must not hold an
+/// agent thread (and the host's call) for good.
+pub fn remove_timeout(secs: u32) -> Duration {
+    match secs {
+        0 => DESTROY_TIMEOUT,
+        s => Duration::from_secs(s.into()),
+    }
+}
+
 /// `field` of the request must not be empty.
 pub fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, RpcError> {
     if value.is_empty() {
@@ -87,7 +97,7 @@ pub fn start_container(agent: &Agent, req: StartContainerRequest) -> Result<Empt
 
 pub fn remove_container(agent: &Agent, req: RemoveContainerRequest) -> Result<Empty, RpcError> {
     let id = ids::id(&req.container_id, "container_id")?;
-    let timeout = (req.timeout > 0).then(|| Duration::from_secs(req.timeout.into()));
+    let timeout = Some(remove_timeout(req.timeout));
     let sandbox = agent.sandbox()?;
     let rootfs = sandbox.container(id).map(|c| c.rootfs_source().clone());
     sandbox.remove_container(id, timeout)?;
@@ -201,4 +211,19 @@ pub fn list_containers(
         r.containers.push(info);
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_remove_timeout_is_never_forever() {
+        assert_eq!(remove_timeout(0), DESTROY_TIMEOUT);
+        assert_eq!(remove_timeout(10), Duration::from_secs(10));
+        assert_eq!(
+            remove_timeout(u32::MAX),
+            Duration::from_secs(u32::MAX.into())
+        );
+    }
 }

@@ -120,6 +120,8 @@ impl Agent {
 pub fn services(agent: Agent) -> HashMap<String, Box<dyn MethodHandler + Send + Sync>> {
     let mut methods = create_health(Arc::new(health::HealthRpc));
     methods.extend(create_agent_service(Arc::new(agent)));
+    #[cfg(feature = "test-crash-hook")]
+    let methods = crate::crash_hook::gate(methods);
     methods
 }
 

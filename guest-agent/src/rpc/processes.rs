@@ -27,6 +27,8 @@ pub fn wait_process(
     req: WaitProcessRequest,
 ) -> Result<WaitProcessResponse, RpcError> {
     ids::process(&req.container_id, &req.exec_id)?;
+    #[cfg(feature = "test-crash-hook")]
+    crate::crash_hook::on_wait_process();
     let container = agent.sandbox()?.container(&req.container_id)?;
     let status = container.wait(&req.exec_id)?;
     let mut r = WaitProcessResponse::new();

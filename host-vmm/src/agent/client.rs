@@ -134,7 +134,14 @@ impl AgentClient {
             attempts += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let timeout = opts.attempt_timeout.min(remaining);
-            let last = match hybrid_vsock::connect(uds, opts.port, timeout) {
+            let wait = crate::waits::enter(format!(
+                "agent connect (port {}) via {}",
+                opts.port,
+                uds.display()
+            ));
+            let attempt = hybrid_vsock::connect(uds, opts.port, timeout);
+            drop(wait);
+            let last = match attempt {
                 Ok((stream, host_port)) => {
                     tracing::debug!(
                         socket = %uds.display(),
@@ -175,6 +182,12 @@ impl AgentClient {
         }
     }
 
+    /// The same connection with another per-RPC timeout (for the calls that have one).
+    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+
     /// The hybrid vsock socket this client dialed.
     pub fn socket(&self) -> &Path {
         &self.socket
@@ -196,11 +209,28 @@ impl AgentClient {
         rpc: &'static str,
         f: impl FnOnce(&AgentServiceClient, context::Context) -> ttrpc::Result<T>,
     ) -> Result<T, ClientError> {
+        self.call_for(rpc, "", f)
+    }
+
+    /// [`Self::call`], recording `<rpc> <target>` as the calling thread's wait
+    /// ([`crate::waits`]) while the call is in flight.
+    pub fn call_for<T>(
+        &self,
+        rpc: &'static str,
+        target: &str,
+        f: impl FnOnce(&AgentServiceClient, context::Context) -> ttrpc::Result<T>,
+    ) -> Result<T, ClientError> {
+        let _wait = crate::waits::enter(if target.is_empty() {
+            format!("agent {rpc}")
+        } else {
+            format!("agent {rpc} {target}")
+        });
         f(&self.agent, self.ctx()).map_err(|e| ClientError::from_ttrpc(rpc, e))
     }
 
     /// `Health.Check`: the agent serves.
     pub fn check(&self) -> Result<(), ClientError> {
+        let _wait = crate::waits::enter("agent Health.Check");
         let r = self
             .health
             .check(self.ctx(), &CheckRequest::new())

@@ -141,7 +141,9 @@ impl AgentClient {
         let mut req = RemoveContainerRequest::new();
         req.container_id = container_id.to_string();
         req.timeout = timeout_secs;
-        self.call("RemoveContainer", |a, ctx| a.remove_container(ctx, &req))?;
+        self.call_for("RemoveContainer", container_id, |a, ctx| {
+            a.remove_container(ctx, &req)
+        })?;
         Ok(())
     }
 
@@ -170,7 +172,10 @@ impl AgentClient {
         let mut req = WaitProcessRequest::new();
         req.container_id = container_id.to_string();
         req.exec_id = exec_id.to_string();
-        let r = self.call("WaitProcess", |a, _| a.wait_process(blocking(), &req))?;
+        let target = format!("{container_id}/{exec_id}");
+        let r = self.call_for("WaitProcess", &target, |a, _| {
+            a.wait_process(blocking(), &req)
+        })?;
         Ok(ProcessExit {
             code: exit_code(r.status).map_err(invalid("WaitProcess"))?,
             oom_killed: r.oom_killed,
@@ -204,7 +209,10 @@ impl AgentClient {
         req.container_id = container_id.to_string();
         req.exec_id = exec_id.to_string();
         req.data = data.to_vec();
-        let r = self.call("WriteStdin", |a, _| a.write_stdin(blocking(), &req))?;
+        let target = format!("{container_id}/{exec_id} ({} bytes)", data.len());
+        let r = self.call_for("WriteStdin", &target, |a, _| {
+            a.write_stdin(blocking(), &req)
+        })?;
         if r.len as usize != data.len() {
             return Err(ClientError::InvalidReply {
                 rpc: "WriteStdin",
@@ -243,7 +251,8 @@ impl AgentClient {
         req.container_id = container_id.to_string();
         req.exec_id = exec_id.to_string();
         req.len = READ_CHUNK;
-        let r = self.call(rpc, |a, _| {
+        let target = format!("{container_id}/{exec_id}");
+        let r = self.call_for(rpc, &target, |a, _| {
             if rpc == "ReadStdout" {
                 a.read_stdout(blocking(), &req)
             } else {

@@ -5,6 +5,7 @@
 //!   boots, typed calls (`check`, `version`, `guest_details`, `set_guest_date_time`).
 //! - [`containers`]: typed sandbox, container, process and stdio calls (the blocking ones
 //!   without a timeout).
+//! - [`liveness`]: is the agent still answering (a heartbeat while blocking calls wait).
 //! - [`validate`]: checks on the agent's (untrusted) replies.
 //! - [`log_sink`]: [`LogSink`]: the agent's log lines from vsock port 1025 into a file.
 //!
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod containers;
 pub mod hybrid_vsock;
+pub mod liveness;
 pub mod log_sink;
 pub mod validate;
 
@@ -22,5 +24,6 @@ mod tests;
 
 pub use client::{AgentClient, AgentVersion, ClientError, ConnectOptions};
 pub use containers::{ContainerInfo, ContainerStats, ProcessExit, RootfsSource};
+pub use liveness::{AgentDead, Heartbeat};
 pub use log_sink::{log_socket_path, LogSink, LogSinkError, LogSinkOptions};
 pub use validate::GuestDetails;

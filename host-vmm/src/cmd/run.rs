@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use host_vmm::agent::{AgentClient, ConnectOptions, RootfsSource};
+use host_vmm::agent::{AgentClient, AgentDead, ConnectOptions, RootfsSource};
 use host_vmm::builder::DiskConfig;
 use host_vmm::errors::error_chain;
 use host_vmm::image;
@@ -254,7 +254,11 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         init: true,
     };
     let result = attach_and_wait(&connect, &control, &attach, Some(vm.exit_signal().clone()));
-    teardown(&control, &plan.id, vm);
+    match &result {
+        // No RPC to a dead agent: each would only wait for its timeout.
+        Err(e) if e.downcast_ref::<AgentDead>().is_some() => stop_vm(vm),
+        _ => teardown(&control, &plan.id, vm),
+    }
     let exit = result?;
     if exit.oom_killed {
         let limit = req
@@ -404,6 +408,12 @@ fn teardown(agent: &AgentClient, id: &str, vm: RunningVm) {
             tracing::debug!("DestroySandbox: {e}");
         }
     }
+    stop_vm(vm);
+}
+
+/// Stops the VM and waits until it and its runtime directory are gone.
+fn stop_vm(vm: RunningVm) {
+    let _wait = host_vmm::waits::enter("the sandbox VM to stop (vCPUs, devices, runtime dir)");
     match vm.stop() {
         Ok(outcome) => tracing::debug!(%outcome, "sandbox VM stopped"),
         Err(e) => tracing::warn!("sandbox VM: {e:#}"),

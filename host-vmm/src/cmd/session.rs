@@ -5,12 +5,19 @@
 //! process of the container; SIGHUP as SIGTERM); a second one, or [`KILL_AFTER`] without an exit, sends SIGKILL; a
 //! third gives up waiting (the caller then tears the sandbox down). SIGWINCH resizes the
 //! container's terminal.
+//!
+//! Deadlines: the process may run for ever, so nothing here bounds it; but an agent that
+//! stops answering must not keep the session for ever. A heartbeat thread
+//! ([`host_vmm::agent::liveness`]) checks the agent on its own connection; when it declares
+//! the agent dead the session ends with [`AgentDead`] (the caller then skips the RPCs of
+//! its teardown). A VM that ends ends the session too (`vm_exit`).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use host_vmm::agent::liveness::{self, AgentDead, Heartbeat};
 use host_vmm::agent::{AgentClient, ClientError, ProcessExit};
 use host_vmm::vmm::{ExitSignal, GuestExit};
 
@@ -42,6 +49,7 @@ enum Event {
     Exited(Result<ProcessExit, ClientError>),
     Signal(i32),
     VmEnded(GuestExit),
+    AgentDead(AgentDead),
 }
 
 /// While attached, host signals come to the session (through `signals`); after, they stop
@@ -61,7 +69,7 @@ impl Drop for Routed {
 /// a new agent connection (one per pump and one for the wait); `control` sends signals and
 /// resizes. With `vm_exit`, a VM that ends first is an error.
 pub fn attach_and_wait(
-    connect: &dyn Fn() -> anyhow::Result<AgentClient>,
+    connect: &(dyn Fn() -> anyhow::Result<AgentClient> + Sync),
     control: &AgentClient,
     attach: &Attach,
     vm_exit: Option<Arc<ExitSignal>>,
@@ -128,6 +136,7 @@ pub fn attach_and_wait(
         })
         .context("cannot start the wait thread")?;
     let vm_exit_for_route = vm_exit.clone();
+    let vm_ended = vm_exit.clone();
     if let Some(exit) = vm_exit {
         let vm_tx = tx.clone();
         std::thread::Builder::new()
@@ -137,6 +146,25 @@ pub fn attach_and_wait(
             })
             .context("cannot start the VM watch thread")?;
     }
+    // The heartbeat: its own connection, opened now (a later failure counts as silence).
+    let heartbeat_agent = std::sync::Mutex::new(Some(connect()?));
+    let (_stop_heartbeat, heartbeat_stop) = mpsc::channel::<()>();
+    let hb_tx = tx.clone();
+    std::thread::Builder::new()
+        .name("heartbeat".into())
+        .spawn(move || {
+            let connect = || {
+                heartbeat_agent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .ok_or_else(|| "the heartbeat connection broke".to_string())
+            };
+            if let Some(dead) = liveness::watch(&connect, Heartbeat::default(), &heartbeat_stop) {
+                let _ = hb_tx.send(Event::AgentDead(dead));
+            }
+        })
+        .context("cannot start the heartbeat thread")?;
     let (sig_tx, sig_rx) = mpsc::channel::<i32>();
     let fwd_tx = tx.clone();
     std::thread::Builder::new()
@@ -155,6 +183,10 @@ pub fn attach_and_wait(
 
     let mut stops = 0;
     let mut kill_at: Option<Instant> = None;
+    let session_wait = host_vmm::waits::enter(format!(
+        "attached to {}/{}: the process's exit, a signal, the VM's end or the agent's silence",
+        target.container, target.exec
+    ));
     let exit = loop {
         let event = match kill_at {
             Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
@@ -170,11 +202,24 @@ pub fn attach_and_wait(
             None => rx.recv().context("lost the wait thread")?,
         };
         match event {
+            Event::Exited(Err(e)) if vm_ended.as_ref().is_some_and(|x| x.is_requested()) => {
+                // The connection broke because the VM ended: say that, not the symptom.
+                let outcome = vm_ended.as_ref().map(|x| x.wait());
+                tracing::debug!("WaitProcess: {e}");
+                bail!(
+                    "the sandbox VM ended before the process did: {}",
+                    outcome.map_or_else(String::new, |o| o.to_string())
+                )
+            }
             Event::Exited(r) => {
                 break r.with_context(|| format!("waiting for container {}", target.container))?
             }
             Event::VmEnded(outcome) => {
                 bail!("the sandbox VM ended before the process did: {outcome}")
+            }
+            Event::AgentDead(dead) => {
+                tracing::debug!("{dead}");
+                return Err(anyhow::Error::new(dead));
             }
             Event::Signal(libc::SIGWINCH) => {
                 if attach.tty {
@@ -203,6 +248,7 @@ pub fn attach_and_wait(
             }
         }
     };
+    drop(session_wait);
     stdio::drain(pumps, DRAIN_BOUND);
     Ok(exit)
 }

@@ -10,6 +10,10 @@
 //! - [`Route::Session`]: an attached process: the session forwards it to the container.
 //!
 //! SIGWINCH only matters to a session; the others drop it.
+//!
+//! SIGQUIT, whatever the route, prints what every thread is waiting for
+//! ([`host_vmm::waits`]) to stderr and carries on: `kill -QUIT <pid>` on a `host-vmm` that
+//! seems stuck says where. `boot` starts only that part ([`start_quit_dump`]).
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -57,13 +61,14 @@ fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
 fn handled() -> Vec<libc::c_int> {
     let mut s = STOP_SIGNALS.to_vec();
     s.push(libc::SIGWINCH);
+    s.push(libc::SIGQUIT);
     s
 }
 
-/// Blocks SIGWINCH in the calling thread and the threads it starts (`main` blocks the stop
-/// signals the same way), so only the router thread takes it.
+/// Blocks SIGWINCH and SIGQUIT in the calling thread and the threads it starts (`main`
+/// blocks the stop signals the same way), so only the router thread takes them.
 pub fn block_winch() -> std::io::Result<()> {
-    let set = sigset(&[libc::SIGWINCH]);
+    let set = sigset(&[libc::SIGWINCH, libc::SIGQUIT]);
     // SAFETY: `set` is initialised; a null old-set pointer is allowed.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if rc != 0 {
@@ -87,7 +92,57 @@ pub fn start() -> std::io::Result<()> {
     .map(|_| ())
 }
 
+/// For `boot`, which has its own stop-signal thread: a thread that only answers SIGQUIT.
+pub fn start_quit_dump() -> std::io::Result<()> {
+    seccomp::thread("sigquit", ThreadKind::Signals, || loop {
+        let set = sigset(&[libc::SIGQUIT]);
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` is initialised and `sig` is a valid out pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            print_waits();
+        }
+    })
+    .map(|_| ())
+}
+
+/// How often the debug wait report looks, and how old a wait must be to be reported.
+const WAIT_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With debug logging: every [`WAIT_REPORT_EVERY`], if some thread has been waiting that
+/// long, logs (debug) what every thread waits for.
+pub fn start_wait_report() -> std::io::Result<()> {
+    seccomp::thread("wait-report", ThreadKind::Signals, || loop {
+        std::thread::sleep(WAIT_REPORT_EVERY);
+        let now = std::time::Instant::now();
+        let waits = host_vmm::waits::global().snapshot();
+        if waits
+            .iter()
+            .any(|w| now.saturating_duration_since(w.since) >= WAIT_REPORT_EVERY)
+        {
+            tracing::debug!(
+                "what each thread is waiting for:\n{}",
+                host_vmm::waits::render(&waits, now)
+            );
+        }
+    })
+    .map(|_| ())
+}
+
+/// What every thread waits for, on stderr (one write, so it is not interleaved).
+fn print_waits() {
+    let text = format!(
+        "host-vmm (pid {}): what each thread is waiting for:\n{}",
+        std::process::id(),
+        host_vmm::waits::dump()
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+}
+
 fn deliver(sig: i32) {
+    if sig == libc::SIGQUIT {
+        print_waits();
+        return;
+    }
     let mut r = router().lock().unwrap_or_else(PoisonError::into_inner);
     if sig == libc::SIGWINCH {
         if let Route::Session(tx) = &r.route {
@@ -142,6 +197,9 @@ mod tests {
     #[test]
     fn test_routes_hold_vm_session() {
         route(Route::Hold);
+        // SIGQUIT only prints the waits: nothing held, nothing stopped.
+        deliver(libc::SIGQUIT);
+        assert_eq!(take_pending(), None);
         deliver(libc::SIGTERM);
         assert_eq!(take_pending(), Some(libc::SIGTERM));
         assert_eq!(take_pending(), None);

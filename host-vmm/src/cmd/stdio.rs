@@ -79,7 +79,10 @@ fn pump(agent: &AgentClient, target: &Target, which: Output, name: &str) -> anyh
         }
         copied += data.len() as u64;
         if host_open {
-            if let Err(e) = write(&data) {
+            let wait = host_vmm::waits::enter(format!("{name}: host write ({} bytes)", data.len()));
+            let written = write(&data);
+            drop(wait);
+            if let Err(e) = written {
                 if e.kind() != io::ErrorKind::BrokenPipe {
                     tracing::warn!("{name}: cannot write to the host: {e}");
                 }
@@ -97,7 +100,10 @@ pub fn spawn_stdin_pump(agent: AgentClient, target: Target) -> anyhow::Result<()
             let mut stdin = io::stdin().lock();
             let mut buf = vec![0u8; STDIN_CHUNK];
             loop {
-                let n = match stdin.read(&mut buf) {
+                let wait = host_vmm::waits::enter("host stdin (read)");
+                let read = stdin.read(&mut buf);
+                drop(wait);
+                let n = match read {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -125,6 +131,7 @@ pub fn spawn_stdin_pump(agent: AgentClient, target: Target) -> anyhow::Result<()
 /// copied, `None` for a pump still running or failed (logged).
 pub fn drain(pumps: Vec<JoinHandle<anyhow::Result<u64>>>, bound: Duration) -> Vec<Option<u64>> {
     let deadline = Instant::now() + bound;
+    let _wait = host_vmm::waits::enter(format!("output pumps to finish (at most {bound:?})"));
     while pumps.iter().any(|p| !p.is_finished()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }

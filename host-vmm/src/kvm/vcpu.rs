@@ -101,6 +101,8 @@ impl Vcpu {
             exit: &ctx.exit,
         };
         let mut counts = ExitCounts::default();
+        // Not a wait for something, but where the thread spends its life: listed in the dump.
+        let _wait = crate::waits::enter("running the guest (KVM_RUN)");
         let outcome = if self.index == 0 && first_entry::enabled() {
             let reason = first_entry::enter_once_and_stop(&mut self.fd, SIGRTMIN());
             Some(self.error(reason))

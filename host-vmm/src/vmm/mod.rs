@@ -171,6 +171,7 @@ impl Vmm {
                 tracing::debug!(vcpu = index, "kick failed (thread already gone?): {e}");
             }
         }
+        let _wait = crate::waits::enter("vCPU threads to stop");
         for (index, h) in threads {
             // A kicked vCPU leaves KVM_RUN at once and no device handler
             // blocks (the console is queued, worker joins have deadlines),
