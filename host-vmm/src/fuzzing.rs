@@ -175,9 +175,9 @@ pub fn log_lines(data: &[u8]) -> LogOutcome {
         out.lines += 1;
         out.longest = out.longest.max(line.len());
     };
-    // Runs of one byte reach MAX_LINE; their total is capped so one input
-    // stays fast.
-    let mut fill_budget = MAX_LINE + 256;
+    // Runs of one byte reach the limit; their total is capped (a few times
+    // the limit) so one input stays fast.
+    let mut fill_budget = if max == MAX_LINE { max + 256 } else { 4 * max };
     while !inp.is_empty() {
         // A chunk as one read() returns it, or a run of one byte.
         match inp.u8() % 8 {
