@@ -104,7 +104,7 @@ E2E_JOBS ?= $(shell nproc)
 test-e2e: build rootfs kernel testhost-kernel
 	JOBS=$(E2E_JOBS) tests/run-all
 
-# Load and fault figures (tests/soak/*.sh, in one test host boot): the run hang hunt and
+# Load and fault figures (tests/soak/*.sh, dealt to E2E_JOBS test hosts): the run hang hunt and
 # SIGQUIT dump, 100 sandboxes in sequence (RSS first vs last), 8 at once, kill -9 at random
 # points of run, the agent dying in the guest (test initramfs); a leftover sweep after each.
 # SOAK_TIMEOUT: seconds per scenario, SOAK_TOTAL for the whole run (the 100 sandboxes take
@@ -112,7 +112,7 @@ test-e2e: build rootfs kernel testhost-kernel
 SOAK_TIMEOUT ?= 1800
 SOAK_TOTAL ?= 3600
 soak: build rootfs rootfs-test kernel testhost-kernel
-	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) tests/testhost run-all --timeout $(SOAK_TOTAL)
+	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) JOBS=$(E2E_JOBS) tests/run-all --timeout $(SOAK_TOTAL)
 
 # The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
 test-harness: build rootfs kernel testhost-kernel

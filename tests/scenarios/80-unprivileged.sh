@@ -13,7 +13,9 @@ set -eu
 need_file GUEST_KERNEL
 need_file GUEST_INITRD
 command -v host-vmm >/dev/null || fail "host-vmm is not on PATH (cargo build -p host-vmm)"
-command -v setpriv >/dev/null || fail "setpriv is not on PATH (util-linux)"
+# util-linux's setpriv: busybox's (first on the test host's PATH) has no --reuid.
+setpriv=/usr/bin/setpriv
+[ -x "$setpriv" ] || fail "$setpriv is missing (util-linux)"
 [ "$(id -u)" = 0 ] || fail "this scenario sets up the user as root"
 
 user=1000
@@ -51,7 +53,7 @@ as_user() {
     as_name=$1
     shift
     status=0
-    timeout -k 5 120 setpriv --reuid="$user" --regid="$user" --clear-groups \
+    timeout -k 5 120 "$setpriv" --reuid="$user" --regid="$user" --clear-groups \
         env -i PATH="$base/bin:$PATH" HOME="$home" XDG_RUNTIME_DIR="$xdg" \
         host-vmm "$@" </dev/null >"$RESULTS/$as_name.out" 2>"$RESULTS/$as_name.err" || status=$?
 }
@@ -81,7 +83,7 @@ assert_eq "container output" "hi" "$(cat "$RESULTS/run.out")"
 [ -z "$(ls -A "$xdg/host-vmm" 2>/dev/null)" ] || fail "runtime directory left after run: $(ls "$xdg/host-vmm")"
 
 step "run --id upod (kept running), as uid $user"
-setpriv --reuid="$user" --regid="$user" --clear-groups \
+"$setpriv" --reuid="$user" --regid="$user" --clear-groups \
     env -i PATH="$base/bin:$PATH" HOME="$home" XDG_RUNTIME_DIR="$xdg" \
     host-vmm run --id upod --config "$base/configuration.toml" \
     </dev/null >"$RESULTS/upod.out" 2>"$RESULTS/upod.err" &
