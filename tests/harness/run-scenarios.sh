@@ -1,7 +1,8 @@
 # Run every $SCENARIOS_DIR/*.sh (default tests/scenarios/, relative to $REPO), or those
 # whose name contains one of the arguments. Each runs under busybox sh as its own
 # process in its own session, with its own $RESULTS/<name>/ and a timeout
-# ($SCENARIO_TIMEOUT seconds, default 600). Processes a scenario leaves behind are
+# ($SCENARIO_TIMEOUT seconds, default 600; a `# scenario-timeout: N` line in the file
+# overrides it). Processes a scenario leaves behind are
 # killed before the next one starts and fail it. Prints PASS/FAIL per scenario and a
 # summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
 # SCENARIO_SHARD=K/N runs only the K-th of every N matching scenarios (tests/run-all JOBS=N).
@@ -55,6 +56,9 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
     export RESULTS="$all_results/$name"
     mkdir -p "$RESULTS"
     echo "=== RUN   $name"
+    # A scenario may ask for longer (or shorter) with a `# scenario-timeout: SECONDS` line.
+    timeout=$(sed -n 's/^# scenario-timeout: *\([0-9][0-9]*\).*/\1/p' "$scenario" | head -n 1)
+    timeout=${timeout:-$per_timeout}
     start=$(now)
     # setsid: the scenario leads its own process group, so a timeout kills all of it and
     # stragglers can be found. The watchdog is a group of its own, killed as a whole.
@@ -62,7 +66,7 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
     pid=$!
     # shellcheck disable=SC2016 # $1.. are the watchdog's own arguments
     busybox setsid busybox sh -c 'sleep "$1"; touch "$3"; kill -TERM "-$2"; sleep 5; kill -KILL "-$2"' \
-        watchdog "$per_timeout" "$pid" "$RESULTS/.timed-out" 2>/dev/null &
+        watchdog "$timeout" "$pid" "$RESULTS/.timed-out" 2>/dev/null &
     watchdog=$!
     wait "$pid"
     status=$?
@@ -80,7 +84,7 @@ for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
         echo "--- PASS  $name (${secs}s)"
         passed="$passed $name"
     elif [ -e "$RESULTS/.timed-out" ]; then
-        echo "--- FAIL  $name (${secs}s): timeout after ${per_timeout}s"
+        echo "--- FAIL  $name (${secs}s): timeout after ${timeout}s"
         failed="$failed $name"
     else
         case "$status" in [0-9]*) status="exit status $status" ;; esac

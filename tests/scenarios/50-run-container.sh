@@ -11,6 +11,7 @@
 # process or runtime directory left behind.
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
+# scenario-timeout: 900 (a dozen sandboxes and 32 MiB of stdout take over 600 s nested on a loaded 2-core machine)
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"

@@ -8,6 +8,7 @@
 # sandbox cgroup's memory.max follows the guest's total. `create -m` above the sandbox's
 # RAM grows it first.
 # shellcheck shell=sh
+# scenario-timeout: 900 (memory hot-adds and OOM runs take over 600 s nested on a loaded 2-core machine)
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"

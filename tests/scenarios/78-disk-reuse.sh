@@ -12,6 +12,7 @@
 #   started and reads its own image's marker.
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
+# scenario-timeout: 1200 (100 create/delete cycles take over 600 s nested on a loaded 2-core machine)
 set -eu
 . "$REPO/tests/lib/assert.sh"
 . "$REPO/tests/lib/vmm.sh"
