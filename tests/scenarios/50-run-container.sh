@@ -142,20 +142,26 @@ ctr pids --pids-limit 5 -- sh -c 'i=0; while [ $i -lt 10 ]; do sleep 30 & i=$((i
 assert_grep "can't fork" "$RESULTS/pids.err" "--pids-limit: fork refused"
 
 step "--cpus 0.5: a busy loop gets about half a CPU"
-# Judged by the container's own cgroup (cpu.stat), not by loop counts: the quota holds on
-# the guest's clock however busy the machine running the test host is.
-busy='s=$(date +%s); while [ $(date +%s) -lt $((s+3)) ]; do :; done; cat /sys/fs/cgroup/cpu.stat'
+# Judged by the CPU time the container used (its shell's own and its children's, in
+# USER_HZ ticks from /proc/<pid>/stat), not by loop counts: the quota holds on the guest's
+# clock however busy the machine running the test host is.
+busy='s=$(date +%s); while [ $(date +%s) -lt $((s+3)) ]; do :; done; cat /proc/$$/stat'
 ctr cpu-free -- sh -c "$busy"
 ctr cpu-half --cpus 0.5 -- sh -c "$busy"
-stat_of() { sed -n "s/^$2 //p" "$RESULTS/$1.out"; }
-free_us=$(stat_of cpu-free usage_usec) half_us=$(stat_of cpu-half usage_usec)
-half_throttled=$(stat_of cpu-half nr_throttled) free_throttled=$(stat_of cpu-free nr_throttled)
-step "cpu in a 2-3 s busy loop: ${free_us:-?} us unlimited, ${half_us:-?} us with --cpus 0.5 (throttled ${half_throttled:-?} times)"
-[ "${half_throttled:-0}" -gt 0 ] || fail "--cpus 0.5: never throttled (cpu.stat: $(tr '\n' ' ' <"$RESULTS/cpu-half.out"))"
-assert_eq "unlimited: throttled" 0 "${free_throttled:-?}"
-# At most half of the at most 3 s loop, plus one 100 ms period of slack.
-[ "${half_us:-9999999}" -le 1600000 ] || fail "--cpus 0.5: used $half_us us of CPU in at most 3 s, want at most 1.6 s"
-[ "${free_us:-0}" -gt "${half_us:-0}" ] || fail "--cpus 0.5: $half_us us is not less than $free_us us unlimited"
+# utime + stime + cutime + cstime (fields 14-17; 12-15 after the command name), in ms.
+cpu_ms() { sed 's/.*) //' "$RESULTS/$1.out" | awk '{ print ($12 + $13 + $14 + $15) * 10 }'; }
+free_ms=$(cpu_ms cpu-free) half_ms=$(cpu_ms cpu-half)
+step "cpu in a 3 s busy loop: ${free_ms:-?} ms unlimited, ${half_ms:-?} ms with --cpus 0.5"
+case "$free_ms$half_ms" in '' | *[!0-9]*) fail "--cpus 0.5: no CPU times (stat: $(cat "$RESULTS/cpu-free.out" "$RESULTS/cpu-half.out"))" ;; esac
+# At most half of the 3 s loop, plus one 100 ms period of slack.
+[ "$half_ms" -le 1600 ] || fail "--cpus 0.5: used $half_ms ms of CPU in 3 s, want at most 1600"
+# Unlimited, the loop gets what the vCPU gets: on a loaded machine that can be little, so the
+# comparison holds only when the unlimited run had more than the cap to give.
+if [ "$free_ms" -gt 2000 ]; then
+    [ "$free_ms" -gt "$half_ms" ] || fail "--cpus 0.5: $half_ms ms is not less than $free_ms ms unlimited"
+else
+    step "unlimited got only $free_ms ms of 3000 (a loaded machine): the cap is the check"
+fi
 
 step "--rootfs DIR: the tree as a read-only erofs disk, writable through the overlay"
 command -v mkfs.erofs >/dev/null || fail "mkfs.erofs is not on PATH (Debian erofs-utils): --rootfs needs it"
