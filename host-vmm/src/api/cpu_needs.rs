@@ -13,14 +13,22 @@ pub const MAX_CONTAINERS: usize = 4096;
 /// Container id -> whole vCPUs its CPU limit needs.
 #[derive(Debug, Default)]
 pub struct CpuNeeds {
-    needs: Mutex<BTreeMap<String, u32>>,
+    needs: Mutex<Needs>,
+}
+
+#[derive(Debug, Default)]
+struct Needs {
+    containers: BTreeMap<String, u32>,
+    /// The last count asked for by hand (`cpus --set`).
+    floor: u32,
 }
 
 impl CpuNeeds {
     /// Records `container`'s need (0: forgets it) and returns the vCPUs the sandbox
     /// should have for all of them, within `limits`. `None`: the record is full.
     pub fn update(&self, container: &str, vcpus: u32, limits: CpuLimits) -> Option<u32> {
-        let mut needs = self.needs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut n = self.needs.lock().unwrap_or_else(PoisonError::into_inner);
+        let needs = &mut n.containers;
         if vcpus == 0 {
             needs.remove(container);
         } else if needs.len() < MAX_CONTAINERS || needs.contains_key(container) {
@@ -28,7 +36,19 @@ impl CpuNeeds {
         } else {
             return None;
         }
-        Some(vcpus_for_containers(needs.values().copied(), limits))
+        let floor = n.floor;
+        Some(vcpus_for_containers(
+            n.containers.values().copied().chain([floor]),
+            limits,
+        ))
+    }
+
+    /// `cpus --set N`: the sandbox keeps at least N vCPUs when containers go.
+    pub fn set_floor(&self, vcpus: u32) {
+        self.needs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .floor = vcpus;
     }
 }
 
@@ -47,6 +67,10 @@ mod tests {
         assert_eq!(n.update("a", 0, L), Some(1));
         assert_eq!(n.update("never", 0, L), Some(1));
         assert_eq!(n.update("big", 99, L), Some(4));
+        // By hand: 3; a container's going no longer shrinks below it.
+        n.set_floor(3);
+        assert_eq!(n.update("big", 0, L), Some(3));
+        assert_eq!(n.update("a", 2, L), Some(3));
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl VmmApi {
         }
     }
 
-    fn set_cpus(&self, count: u32) -> Response {
+    fn set_cpus(&self, count: u32, floor: bool) -> Response {
         let Some(c) = &self.cpus else {
             return error(&format!(
                 "vCPU hot-plug is unavailable: it needs default_maxvcpus above default_vcpus \
@@ -113,7 +113,12 @@ impl VmmApi {
             ));
         };
         match c.set_vcpus(count) {
-            Ok(_) => Response::Vcpus(self.vcpu_status()),
+            Ok(_) => {
+                if floor {
+                    self.cpu_needs.set_floor(count);
+                }
+                Response::Vcpus(self.vcpu_status())
+            }
             Err(e) => error(&error_chain(&e)),
         }
     }
@@ -305,7 +310,7 @@ impl ApiHandler for VmmApi {
             Request::DiskRemove { serial } => self.remove_disk(&serial),
             Request::DiskList => self.list_disks(),
             Request::CpuInfo => Response::Vcpus(self.vcpu_status()),
-            Request::CpuSet { count } => self.set_cpus(count),
+            Request::CpuSet { count, floor } => self.set_cpus(count, floor),
             Request::CpuNeed { container, vcpus } => self.cpu_need(&container, vcpus),
             Request::MemorySet { total_bytes } => self.grow(|h| {
                 h.grow_to(total_bytes).map(|r| {

@@ -37,8 +37,13 @@ pub enum Request {
     DiskList,
     /// The vCPUs: boot, present, max.
     CpuInfo,
-    /// Bring the VM to `count` vCPUs: hot-add, or ask the guest to eject.
-    CpuSet { count: u32 },
+    /// Bring the VM to `count` vCPUs: hot-add, or ask the guest to eject. `floor`: asked
+    /// for by hand (`host-vmm cpus --set`): deleting containers never shrinks below it.
+    CpuSet {
+        count: u32,
+        #[serde(default)]
+        floor: bool,
+    },
     /// Container `container` needs `vcpus` whole vCPUs (0: it is gone); answered with
     /// the vCPUs the sandbox should have for all its containers (`CpuTarget`).
     CpuNeed { container: String, vcpus: u32 },
@@ -154,9 +159,19 @@ mod tests {
 
     #[test]
     fn test_cpu_request_wire_format() {
-        let r = Request::CpuSet { count: 4 };
+        let r = Request::CpuSet {
+            count: 4,
+            floor: true,
+        };
         let line = serde_json::to_string(&r).unwrap();
-        assert_eq!(line, r#"{"op":"cpu-set","count":4}"#);
+        assert_eq!(line, r#"{"op":"cpu-set","count":4,"floor":true}"#);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":2}"#).unwrap(),
+            Request::CpuSet {
+                count: 2,
+                floor: false
+            }
+        );
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
         assert!(serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":-1}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":4294967296}"#).is_err());

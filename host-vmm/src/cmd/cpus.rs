@@ -31,7 +31,7 @@ pub fn cpus(id: &str, set: Option<u32>) -> anyhow::Result<String> {
         .with_context(|| format!("sandbox {id}: cannot reach the agent"))?;
     let mut timing = None;
     if let Some(wanted) = set {
-        timing = Some(resize(&dir, &agent, wanted).with_context(|| format!("sandbox {id}"))?);
+        timing = Some(resize(&dir, &agent, wanted, true).with_context(|| format!("sandbox {id}"))?);
     }
     let status = api::cpu_request(&dir.api_socket(), &Request::CpuInfo)
         .with_context(|| format!("sandbox {id}"))?;
@@ -48,7 +48,13 @@ pub fn cpus(id: &str, set: Option<u32>) -> anyhow::Result<String> {
 
 /// Brings the sandbox behind `dir` to `wanted` vCPUs and returns once the guest has them
 /// online (or offline). Refusals (limits, a CPU the guest will not offline) change nothing.
-pub fn resize(dir: &RuntimeDir, agent: &AgentClient, wanted: u32) -> anyhow::Result<Resized> {
+/// `by_hand` (`cpus --set`): deleting containers never shrinks below `wanted`.
+pub fn resize(
+    dir: &RuntimeDir,
+    agent: &AgentClient,
+    wanted: u32,
+    by_hand: bool,
+) -> anyhow::Result<Resized> {
     let status = api::cpu_request(&dir.api_socket(), &Request::CpuInfo)?;
     let limits = CpuLimits {
         boot: status.boot,
@@ -62,8 +68,12 @@ pub fn resize(dir: &RuntimeDir, agent: &AgentClient, wanted: u32) -> anyhow::Res
     };
     if wanted >= status.present {
         let vmm = Instant::now();
-        if wanted > status.present {
-            api::cpu_request(&dir.api_socket(), &Request::CpuSet { count: wanted })?;
+        let set = Request::CpuSet {
+            count: wanted,
+            floor: by_hand,
+        };
+        if wanted > status.present || by_hand {
+            api::cpu_request(&dir.api_socket(), &set)?;
         }
         r.vmm_ms = vmm.elapsed().as_millis();
         let guest = Instant::now();
@@ -78,7 +88,11 @@ pub fn resize(dir: &RuntimeDir, agent: &AgentClient, wanted: u32) -> anyhow::Res
             .context("the guest refused to offline the CPUs (OfflineCpus)")?;
         r.guest_ms = guest.elapsed().as_millis();
         let vmm = Instant::now();
-        if let Err(e) = api::cpu_request(&dir.api_socket(), &Request::CpuSet { count: wanted }) {
+        let set = Request::CpuSet {
+            count: wanted,
+            floor: by_hand,
+        };
+        if let Err(e) = api::cpu_request(&dir.api_socket(), &set) {
             // Whatever the VMM did not take stays: online it again.
             let now = api::cpu_request(&dir.api_socket(), &Request::CpuInfo)
                 .map(|s| s.present)
@@ -106,7 +120,7 @@ pub fn grow_for_quota(
     };
     let (target, now) = api::cpu_need(&dir.api_socket(), container, need)?;
     if target > now.present {
-        let r = resize(dir, agent, target)
+        let r = resize(dir, agent, target, false)
             .with_context(|| format!("--cpus {cpus}: cannot grow the sandbox to {target} vCPUs"))?;
         tracing::info!(
             vmm_ms = r.vmm_ms as u64,
@@ -123,7 +137,7 @@ pub fn grow_for_quota(
 pub fn shrink_after(dir: &RuntimeDir, agent: &AgentClient, container: &str) -> anyhow::Result<()> {
     let (target, now) = api::cpu_need(&dir.api_socket(), container, 0)?;
     if target < now.present {
-        let r = resize(dir, agent, target)
+        let r = resize(dir, agent, target, false)
             .with_context(|| format!("cannot shrink the sandbox to {target} vCPUs"))?;
         tracing::info!(
             vmm_ms = r.vmm_ms as u64,

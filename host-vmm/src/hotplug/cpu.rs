@@ -30,6 +30,7 @@ use super::cpu_plan::{CountError, CpuChange, CpuLimits};
 use crate::acpi::registers::GED_EVENT_CPU;
 use crate::devices::acpi::cpu_hotplug::{CpuControllerError, CpuHotplugController};
 use crate::devices::acpi::ged::GedNotifier;
+use crate::exit::ExitSignal;
 use crate::kvm::{Vcpu, VcpuRunContext};
 use crate::seccomp::{self, ThreadKind};
 use crate::threads::{join_within, Joined};
@@ -112,7 +113,10 @@ enum Slot {
 struct State {
     /// CPU `limits.boot + i` is `slots[i]`.
     slots: Vec<Slot>,
-    stopped: bool,
+    /// What a vCPU thread needs and how to make a vCPU; both taken by
+    /// [`CpuHotplug::stop_all`] (on the VMM thread), so the buses, their devices and the
+    /// VM are never dropped on the API thread, whose filter does not allow their teardown.
+    run: Option<(VcpuRunContext, VcpuMaker)>,
 }
 
 /// The vCPU hot-plug side of a VM; share it (`Arc`) with the control API.
@@ -120,8 +124,7 @@ pub struct CpuHotplug {
     limits: CpuLimits,
     controller: Arc<Mutex<CpuHotplugController>>,
     ged: Arc<GedNotifier>,
-    ctx: VcpuRunContext,
-    make: VcpuMaker,
+    exit: Arc<ExitSignal>,
     kick: libc::c_int,
     state: Mutex<State>,
 }
@@ -144,12 +147,11 @@ impl CpuHotplug {
             limits,
             controller,
             ged,
-            ctx,
-            make,
+            exit: ctx.exit.clone(),
             kick,
             state: Mutex::new(State {
                 slots,
-                stopped: false,
+                run: Some((ctx, make)),
             }),
         }
     }
@@ -180,7 +182,7 @@ impl CpuHotplug {
     /// status after the change.
     pub fn set_vcpus(&self, wanted: u32) -> Result<CpuStatus, CpuHotplugError> {
         let mut state = self.state();
-        if state.stopped {
+        if state.run.is_none() {
             return Err(CpuHotplugError::Stopped);
         }
         let now = present(&state, self.limits.boot);
@@ -225,6 +227,10 @@ impl CpuHotplug {
     /// Creates (or takes back) vCPU `cpu`, starts its thread, marks it inserting.
     fn add(&self, state: &mut State, cpu: u32) -> Result<(), CpuHotplugError> {
         let i = self.slot_index(cpu);
+        let Some((ctx, make)) = &state.run else {
+            return Err(CpuHotplugError::Stopped);
+        };
+        let ctx = ctx.clone();
         let slot = state
             .slots
             .get_mut(i)
@@ -236,7 +242,7 @@ impl CpuHotplug {
             Slot::Parked(v) => v,
             Slot::Empty => Vcpu {
                 index: cpu,
-                fd: (self.make)(cpu).map_err(|reason| CpuHotplugError::Create { cpu, reason })?,
+                fd: make(cpu).map_err(|reason| CpuHotplugError::Create { cpu, reason })?,
             },
             Slot::Lost => {
                 *slot = Slot::Lost;
@@ -249,7 +255,7 @@ impl CpuHotplug {
         };
         let park = Arc::new(AtomicBool::new(false));
         let back = Arc::new(Mutex::new(Some(vcpu)));
-        let (thread_park, thread_back, ctx) = (park.clone(), back.clone(), self.ctx.clone());
+        let (thread_park, thread_back) = (park.clone(), back.clone());
         let started = seccomp::spawn(format!("vcpu{cpu}"), ThreadKind::Vcpu, move || {
             let taken = thread_back
                 .lock()
@@ -295,7 +301,7 @@ impl CpuHotplug {
             if self.controller().take_ejected(cpu) {
                 break;
             }
-            if started.elapsed() >= EJECT_DEADLINE || self.ctx.exit.is_requested() {
+            if started.elapsed() >= EJECT_DEADLINE || self.exit.is_requested() {
                 let mut c = self.controller();
                 c.cancel_removal(cpu);
                 // It may have come in between.
@@ -347,10 +353,11 @@ impl CpuHotplug {
         }
     }
 
-    /// The VM ends: kick and join every hot-added vCPU thread; no more changes.
+    /// The VM ends: kick and join every hot-added vCPU thread; no more changes. Call it
+    /// on the VMM thread: it drops the buses' and the VM's references here.
     pub fn stop_all(&self) {
         let mut state = self.state();
-        state.stopped = true;
+        let run = state.run.take();
         let running: Vec<u32> = state
             .slots
             .iter()
@@ -361,6 +368,13 @@ impl CpuHotplug {
         for cpu in running {
             self.park(&mut state, cpu);
         }
+        // The parked vCPUs (their kvm_run mappings) go here too.
+        for slot in state.slots.iter_mut() {
+            if matches!(slot, Slot::Parked(_)) {
+                *slot = Slot::Lost;
+            }
+        }
+        drop(run);
     }
 }
 
