@@ -108,9 +108,24 @@ hv info3 cpus cpu1
 assert_eq "present after delete" 1 "$(field info3 present)"
 assert_eq "online after delete" 1 "$(field info3 online)"
 
+step "update --cpus 3 grows the sandbox; delete shrinks it back"
+hv create-upd create cpu1 upd -- sleep 1000
+hv start-upd start cpu1 upd
+hv update-upd update cpu1 upd --cpus 3
+hv info4 cpus cpu1
+assert_eq "present after update --cpus 3" 3 "$(field info4 present)"
+assert_eq "online after update --cpus 3" 3 "$(field info4 online)"
+hv delete-upd delete cpu1 upd
+hv info5 cpus cpu1
+assert_eq "present after deleting the updated container" 1 "$(field info5 present)"
+
 tr -d '\r' <"$RESULTS/cpu1.console" >"$RESULTS/cpu1.console.txt"
 if grep -E 'Eject incomplete|cannot online|BUG|WARNING' "$RESULTS/cpu1.console.txt"; then
     fail "the guest reported CPU hot-plug problems"
 fi
 stop_pod
+
+step "run --cpus 2 in a fresh 1-vCPU sandbox: nproc prints 2"
+hv run2 run --config "$config" --console "$RESULTS/run2.console" --cpus 2 -- nproc
+assert_eq "nproc under run --cpus 2" 2 "$(tr -d '\r\n' <"$RESULTS/run2.out")"
 step "ok"

@@ -80,7 +80,7 @@ fn test_cpu_device_names_and_mat_entries() {
     assert_eq!(cpu_device_name(0), "C000");
     assert_eq!(cpu_device_name(10), "C00A");
     assert_eq!(cpu_device_name(MAX_AML_CPUS - 1), "CFFF");
-    assert!(crate::acpi::MAX_VCPUS <= MAX_AML_CPUS);
+    const { assert!(crate::acpi::MAX_VCPUS <= MAX_AML_CPUS) };
     // Type 0, length 8, UID 3, APIC ID 3, flags Enabled.
     assert_eq!(mat_entry(3), vec![0, 8, 3, 3, 1, 0, 0, 0]);
     // Type 9, length 16, reserved, x2APIC ID 300, flags Enabled, UID 300.
