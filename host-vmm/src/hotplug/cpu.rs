@@ -18,7 +18,7 @@
 //! Changes are serialised (one lock held for the whole change). After
 //! [`CpuHotplug::stop_all`] (the VM ends) nothing is added any more.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -72,11 +72,11 @@ pub enum CpuHotplugError {
     #[error("cannot raise the GED interrupt")]
     Notify(#[source] std::io::Error),
     #[error(
-        "the guest did not eject CPU {cpu} within {} s: it refused to offline it \
+        "the guest did not eject CPU {cpu} within {} ms: it refused to offline it \
          (the CPU stays; see the guest's kernel log)",
-        EJECT_DEADLINE.as_secs()
+        waited.as_millis()
     )]
-    GuestRefused { cpu: u32 },
+    GuestRefused { cpu: u32, waited: Duration },
 }
 
 /// The vCPUs of a VM, for status reports.
@@ -126,6 +126,8 @@ pub struct CpuHotplug {
     ged: Arc<GedNotifier>,
     exit: Arc<ExitSignal>,
     kick: libc::c_int,
+    /// [`EJECT_DEADLINE`], in milliseconds (shorter in tests).
+    eject_deadline_ms: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -149,6 +151,7 @@ impl CpuHotplug {
             ged,
             exit: ctx.exit.clone(),
             kick,
+            eject_deadline_ms: AtomicU64::new(EJECT_DEADLINE.as_millis() as u64),
             state: Mutex::new(State {
                 slots,
                 run: Some((ctx, make)),
@@ -164,6 +167,12 @@ impl CpuHotplug {
         self.controller
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long a removal waits for the guest's eject (default [`EJECT_DEADLINE`]).
+    pub fn set_eject_deadline(&self, deadline: Duration) {
+        let ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX);
+        self.eject_deadline_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn limits(&self) -> CpuLimits {
@@ -296,17 +305,21 @@ impl CpuHotplug {
             return Err(CpuHotplugError::Notify(e));
         }
         let started = Instant::now();
+        let deadline = Duration::from_millis(self.eject_deadline_ms.load(Ordering::SeqCst));
         let _wait = crate::waits::enter("the guest to eject a vCPU");
         loop {
             if self.controller().take_ejected(cpu) {
                 break;
             }
-            if started.elapsed() >= EJECT_DEADLINE || self.exit.is_requested() {
+            if started.elapsed() >= deadline || self.exit.is_requested() {
                 let mut c = self.controller();
                 c.cancel_removal(cpu);
                 // It may have come in between.
                 if !c.take_ejected(cpu) {
-                    return Err(CpuHotplugError::GuestRefused { cpu });
+                    return Err(CpuHotplugError::GuestRefused {
+                        cpu,
+                        waited: started.elapsed(),
+                    });
                 }
                 break;
             }
