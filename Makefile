@@ -86,7 +86,7 @@ clean-cache:
 # time each, with libFuzzer on nightly when this machine has it; otherwise the same
 # harnesses run on stable over the seed corpus plus seeded random inputs.
 FUZZ_SECS ?= 30
-FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers log_lines api_requests
+FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers cpu_hotplug_registers log_lines api_requests
 fuzz:
 	@if cargo +nightly --version >/dev/null 2>&1; then \
 	    summary=$$(mktemp) && status=0 && \

@@ -23,6 +23,7 @@ pub mod check;
 pub mod cmdline;
 pub mod console;
 pub mod container;
+pub mod cpus;
 #[cfg(feature = "test-crash-hook")]
 pub mod crash_hook;
 pub mod error_chain;

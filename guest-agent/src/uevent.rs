@@ -98,6 +98,29 @@ pub fn memory_block_added(ev: &Uevent<'_>) -> Option<u32> {
         .and_then(memory::parse_block_name)
 }
 
+/// The CPU number if `ev` announces a hot-added CPU (it arrives offline).
+pub fn cpu_added(ev: &Uevent<'_>) -> Option<u32> {
+    if ev.action != "add" || ev.subsystem != Some("cpu") {
+        return None;
+    }
+    ev.devpath
+        .strip_prefix("/devices/system/cpu/cpu")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|&n| n < crate::cpus::MAX_CPUS)
+}
+
+/// Onlines a hot-added CPU (OnlineCPUMem does the same for any it finds offline).
+fn online_cpu(cpu: u32) {
+    let file = format!("{}/cpu{cpu}/online", crate::cpus::CPU_SYSFS);
+    match std::fs::read_to_string(&file) {
+        Ok(s) if s.trim() == "0" => match std::fs::write(&file, "1") {
+            Ok(()) => tracing::info!("cpu: CPU {cpu} online (uevent)"),
+            Err(e) => tracing::warn!("cpu: CPU {cpu}: cannot online it: {e}"),
+        },
+        _ => {}
+    }
+}
+
 /// A socket receiving the kernel's uevents.
 pub struct UeventSocket {
     fd: OwnedFd,
@@ -181,12 +204,12 @@ fn listen(socket: &UeventSocket, onliner: &Onliner) {
         let timeout = (onlined > 0).then_some(SUMMARY_DELAY);
         match socket.recv(&mut buf, timeout) {
             Ok(Some(n)) => {
-                let Some(block) = buf
-                    .get(..n)
-                    .and_then(parse_uevent)
-                    .as_ref()
-                    .and_then(memory_block_added)
-                else {
+                let ev = buf.get(..n).and_then(parse_uevent);
+                if let Some(cpu) = ev.as_ref().and_then(cpu_added) {
+                    online_cpu(cpu);
+                    continue;
+                }
+                let Some(block) = ev.as_ref().and_then(memory_block_added) else {
                     continue;
                 };
                 match onliner.online_block(block) {
@@ -258,6 +281,18 @@ mod tests {
             let ev = parse_uevent(msg).unwrap();
             assert_eq!(memory_block_added(&ev), None, "{ev:?}");
         }
+    }
+
+    #[test]
+    fn test_cpu_additions_are_recognised() {
+        let msg = b"add@/devices/system/cpu/cpu3\0ACTION=add\0DEVPATH=/devices/system/cpu/cpu3\0SUBSYSTEM=cpu\0SEQNUM=9\0";
+        let ev = parse_uevent(msg).unwrap();
+        assert_eq!(cpu_added(&ev), Some(3));
+        assert_eq!(memory_block_added(&ev), None);
+        let msg = b"remove@/devices/system/cpu/cpu3\0ACTION=remove\0DEVPATH=/devices/system/cpu/cpu3\0SUBSYSTEM=cpu\0";
+        assert_eq!(cpu_added(&parse_uevent(msg).unwrap()), None);
+        let msg = b"add@/devices/system/cpu/cpufreq\0ACTION=add\0DEVPATH=/devices/system/cpu/cpufreq\0SUBSYSTEM=cpu\0";
+        assert_eq!(cpu_added(&parse_uevent(msg).unwrap()), None);
     }
 
     #[test]

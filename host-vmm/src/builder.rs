@@ -78,6 +78,7 @@ mod x86_64 {
     use crate::memory::{self, GuestMemoryAtomic, GuestMemoryMmap, MemoryError};
     use crate::vmm::ExitSignal;
 
+    mod cpu_hotplug;
     mod virtio_slots;
     use virtio_slots::{add_virtio, attach_hot_slots, VirtioSlot};
 
@@ -161,6 +162,8 @@ mod x86_64 {
         Cpuid(#[source] kvm_ioctls::Error),
         #[error("memory_slots: cannot set up memory hotplug")]
         MemoryHotplug(#[source] HotplugSetupError),
+        #[error("cannot register the vCPU kick signal")]
+        KickSignal(#[source] vmm_sys_util::errno::Error),
     }
 
     /// Assemble a VM from `cfg`, ready to [`Vmm::run`].
@@ -328,9 +331,16 @@ mod x86_64 {
             configure_vcpu(&fd, &supported, topo, boot).map_err(BuildError::VcpuSetup)?;
             vcpus.push(Vcpu { index, fd });
         }
-        // Memory hot-plug: the controller and the GED on the MMIO bus.
+        // Memory hot-plug: the controller and the GED on the MMIO bus; the CPU
+        // hot-plug controller next to them.
         let vm = Arc::new(vm);
         let hotplug = attach_memory_hotplug(&vm, &mut mmio, &guest_memory, cfg, &supported)?;
+        let cpu_controller = match (cpu_hotplug::enabled(cfg), &hotplug) {
+            (Some(limits), Some(_)) => {
+                Some((limits, cpu_hotplug::attach_controller(&mut mmio, limits)?))
+            }
+            _ => None,
+        };
         let disk_hotplug = match (hot_slots, &hotplug) {
             (Some((slots, present)), Some(h)) => Some(Arc::new(DiskHotplug::new(
                 vm.clone(),
@@ -352,9 +362,22 @@ mod x86_64 {
             kernel = %cfg.kernel.display(),
             "VM built"
         );
-        Ok(Vmm::new(vm, mem, vcpus, pio, mmio, exit)
+        let ged = hotplug.as_ref().map(|h| h.ged());
+        let vmm = Vmm::new(vm.clone(), mem, vcpus, pio, mmio, exit)
             .with_memory_hotplug(hotplug)
-            .with_disk_hotplug(disk_hotplug))
+            .with_disk_hotplug(disk_hotplug);
+        let cpus = match (cpu_controller, ged) {
+            (Some((limits, controller)), Some(ged)) => Some(cpu_hotplug::handle(
+                &vm,
+                &supported,
+                limits,
+                controller,
+                ged,
+                vmm.run_context(),
+            )?),
+            _ => None,
+        };
+        Ok(vmm.with_cpu_hotplug(cpus))
     }
 
     /// With `memory_slots` > 0: the hot-plug region above the boot RAM
@@ -464,10 +487,14 @@ mod x86_64 {
                 ged_base: GED_MMIO_BASE as u32,
                 ged_gsi: GED_GSI,
             }
-            .add_with_virtio_scan(
+            .add_with_scans(
                 &mut contents.dsdt,
                 (!hot.is_empty()).then_some(VIRTIO_HOTPLUG_SCAN),
+                cpu_hotplug::enabled(cfg).map(|_| acpi::cpu_hotplug::CPU_HOTPLUG_SCAN),
             );
+        }
+        if let Some(limits) = cpu_hotplug::enabled(cfg) {
+            cpu_hotplug::add_aml(&mut contents.dsdt, limits);
         }
         let tables =
             acpi::create_acpi_tables_with(&acpi_cfg, contents).map_err(BuildError::Acpi)?;

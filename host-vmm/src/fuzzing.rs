@@ -8,6 +8,8 @@
 //! - [`hotplug_registers`]: the guest's accesses to the ACPI hot-plug
 //!   registers (memory hot-plug controller, GED, virtio present bitmap,
 //!   empty virtio-mmio slot), interleaved with the host's hot-adds.
+//! - [`cpu_hotplug_registers`]: the guest's accesses to the CPU hot-plug controller
+//!   (garbage selectors, status bits, ejects) among the host's adds and removal requests.
 //! - [`log_lines`]: the agent log sink's line splitter and sanitizer on
 //!   a guest byte stream cut into arbitrary chunks.
 //! - [`api_requests`]: the control socket's request reader and parser on
@@ -22,6 +24,7 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::agent::log_sink::{sanitize, LineSplitter, MAX_LINE};
 use crate::api::protocol::MAX_LINE as API_MAX_LINE;
 use crate::api::server::{parse_request, read_request};
+use crate::devices::acpi::cpu_hotplug::{CpuHotplugController, CHP_MMIO_SIZE};
 use crate::devices::acpi::ged::{Ged, GedNotifier};
 use crate::devices::acpi::memory_hotplug::{
     MemoryHotplugController, MHP_MMIO_SIZE, MHP_REG_SELECT,
@@ -199,6 +202,91 @@ pub fn log_lines(data: &[u8]) -> LogOutcome {
     out
 }
 
+/// What [`cpu_hotplug_registers`] did, for the seed checks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CpuHotplugOutcome {
+    pub count: u32,
+    pub inserted: u32,
+    pub ejected: u32,
+}
+
+/// See the module documentation. Invariants: the guest never makes a CPU present, never
+/// ejects one the host did not offer for removal, and the controller never grows.
+pub fn cpu_hotplug_registers(data: &[u8]) -> CpuHotplugOutcome {
+    let mut inp = Input::new(data);
+    let count = u32::from(inp.u8() % 17);
+    let boot = u32::from(inp.u8()) % (count + 1);
+    let mut c = CpuHotplugController::new(count, boot);
+    // The host's view: present, and offered for removal.
+    let mut present: Vec<bool> = (0..count).map(|i| i < boot).collect();
+    let mut offered = vec![false; count as usize];
+    let mut out = CpuHotplugOutcome {
+        count,
+        ..Default::default()
+    };
+    let mut ops = 0;
+    while !inp.is_empty() && ops < 4096 {
+        ops += 1;
+        let cpu = u32::from(inp.u8() % 20);
+        let i = cpu as usize;
+        match inp.u8() % 8 {
+            0 => {
+                if c.insert(cpu).is_ok() {
+                    assert!(cpu < count && !present[i], "insert of CPU {cpu}");
+                    present[i] = true;
+                    offered[i] = false;
+                    out.inserted += 1;
+                }
+            }
+            1 => {
+                if c.request_removal(cpu).is_ok() {
+                    offered[i] = true;
+                }
+            }
+            2 => {
+                c.cancel_removal(cpu);
+                if let Some(o) = offered.get_mut(i) {
+                    *o = false;
+                }
+            }
+            3 => {
+                c.clear(cpu);
+                if let Some(p) = present.get_mut(i) {
+                    *p = false;
+                    offered[i] = false;
+                }
+            }
+            4 | 5 => {
+                let mut buf = vec![0u8; width(&mut inp)];
+                c.read(0, offset(&mut inp, CHP_MMIO_SIZE), &mut buf);
+            }
+            _ => {
+                let w = width(&mut inp);
+                let off = offset(&mut inp, CHP_MMIO_SIZE);
+                let v = inp.u64().to_le_bytes();
+                c.write(0, off, &v[..w.min(8)]);
+            }
+        }
+        assert_eq!(c.count(), count, "the controller changed size");
+        assert!(c.status(count).is_none());
+        for cpu in 0..count {
+            let i = cpu as usize;
+            let Some(s) = c.status(cpu) else {
+                panic!("CPU {cpu} of {count} has no status");
+            };
+            assert!(!s.enabled || present[i], "the guest made CPU {cpu} present");
+            if present[i] && !s.enabled {
+                assert!(offered[i], "the guest ejected CPU {cpu}, never offered");
+                assert!(c.take_ejected(cpu), "CPU {cpu} gone without an eject");
+                present[i] = false;
+                offered[i] = false;
+                out.ejected += 1;
+            }
+        }
+    }
+    out
+}
+
 /// See the module documentation. Invariants: the reader returns at most
 /// `MAX_LINE + 1` bytes, ending at the first newline; a parsed request
 /// serializes and parses back to itself.
@@ -255,6 +343,19 @@ mod tests {
     }
 
     #[test]
+    fn test_fuzz_smoke_cpu_hotplug_registers() {
+        let n = smoke(
+            "cpu_hotplug_registers",
+            |d| {
+                cpu_hotplug_registers(d);
+            },
+            1024,
+            500,
+        );
+        eprintln!("cpu_hotplug_registers: {n} random inputs");
+    }
+
+    #[test]
     fn test_fuzz_smoke_log_lines() {
         let n = smoke(
             "log_lines",
@@ -289,6 +390,8 @@ mod tests {
             (4, 1, 1, 1),
             "{o:?}"
         );
+        let o = cpu_hotplug_registers(&seed("cpu_hotplug_registers", "add_remove_eject"));
+        assert_eq!((o.count, o.inserted, o.ejected), (4, 1, 1), "{o:?}");
         let o = log_lines(&seed("log_lines", "two_lines"));
         assert_eq!(o.lines, 2, "{o:?}");
         let o = log_lines(&seed("log_lines", "long_line_then_next"));

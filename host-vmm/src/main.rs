@@ -69,6 +69,17 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Show a running sandbox's vCPUs (boot, present, online in the guest, max), or
+    /// change their number (ACPI vCPU hot-plug; needs default_maxvcpus above
+    /// default_vcpus and memory_slots > 0). Returns once the guest has the CPUs online
+    /// (or offline), printing vmm_ms= and guest_ms=.
+    Cpus {
+        /// The sandbox (`boot --id ID`, `run --id ID`).
+        id: String,
+        /// Bring the sandbox to N vCPUs: from default_vcpus to default_maxvcpus.
+        #[arg(long, value_name = "N")]
+        set: Option<u32>,
+    },
     /// Hot-add, remove or list the virtio-blk disks of a running sandbox (needs
     /// memory_slots > 0: the notification shares memory hot-plug's GED).
     Disk {
@@ -238,6 +249,7 @@ impl Command {
             }
             Command::Config { .. } | Command::List { .. } => Vec::new(),
             Command::Memory { id, .. }
+            | Command::Cpus { id, .. }
             | Command::Stop { id, .. }
             | Command::Disk { id, .. }
             | Command::Agent {
@@ -304,6 +316,7 @@ fn is_client(command: &Command) -> bool {
     matches!(
         command,
         Command::Memory { .. }
+            | Command::Cpus { .. }
             | Command::Disk { .. }
             | Command::Agent { .. }
             | Command::Start { .. }
@@ -364,6 +377,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => cmd::memory::MemoryOp::Show,
             };
             print!("{}", cmd::memory::memory(&id, op, !no_wait)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cpus { id, set } => {
+            print!("{}", cmd::cpus::cpus(&id, set)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Disk {

@@ -166,6 +166,8 @@ fn test_agent_service_paths_follow_kata_names() {
         "OnlineCPUMem",
         // Ours: a hot-added disk let go of before the host removes it.
         "ReleaseDisk",
+        // Ours: a vCPU removal's guest half (cpusets, offline) before the host ejects.
+        "OfflineCpus",
         "CopyFile",
         "SetGuestDateTime",
         "GetGuestDetails",

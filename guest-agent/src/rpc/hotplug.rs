@@ -1,12 +1,12 @@
-//! OnlineCPUMem: memory only. Hot-added memory blocks are onlined by the agent's onliner
+//! OnlineCPUMem and OfflineCpus. CPUs: with `nb_cpus`, the agent onlines every present
+//! offline CPU (hot-added ones arrive offline) until that many are online (with `wait`;
+//! without, it onlines what is there and checks). OfflineCpus prepares a vCPU removal
+//! (`crate::cpus`). Memory: hot-added memory blocks are onlined by the agent's onliner
 //! (`crate::memory`, in the `agent.mem_online` mode); with `wait` the call returns once no
 //! block is offline and, when the host gives `memory_bytes` (the RAM it has plugged in
 //! total), once the blocks cover that much: a hot-add the kernel has not turned into blocks
-//! yet is waited for. Without `wait` it returns right after starting a pass. The VMM has no CPU hotplug, so CPUs
-//! are only checked: `nb_cpus` more than are online is UNIMPLEMENTED, not pretended.
+//! yet is waited for. Without `wait` it returns right after starting a pass.
 
-use std::fs;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,18 +14,19 @@ use protocol::agent::*;
 use protocol::Empty;
 
 use super::{Agent, RpcError};
+use crate::cpus::CpuError;
 use crate::error_chain::error_chain;
 use crate::memory::{self, MemoryError, Onliner};
 
 /// Where the kernel describes CPUs.
-pub const CPU_SYSFS: &str = "/sys/devices/system/cpu";
+pub use crate::cpus::CPU_SYSFS;
 /// How long a waiting OnlineCPUMem keeps trying (a hot-add of many GiB is onlined one
 /// block at a time; nested, a 1 GiB add takes under a second).
 pub const ONLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn online_cpu_mem(agent: &Agent, req: OnlineCPUMemRequest) -> Result<Empty, RpcError> {
     if req.nb_cpus > 0 {
-        check_cpus(&agent.cpu_sysfs, req.nb_cpus)?;
+        online_cpus(agent, req.nb_cpus, req.wait)?;
     }
     if req.cpu_only {
         return Ok(Empty::new());
@@ -75,19 +76,34 @@ fn memory_error(e: MemoryError) -> RpcError {
     }
 }
 
-/// Checks that at least `wanted` CPUs are online (there is no CPU hotplug to bring more).
-fn check_cpus(cpu_sysfs: &Path, wanted: u32) -> Result<(), RpcError> {
-    let path = cpu_sysfs.join("online");
-    let text =
-        fs::read_to_string(&path).map_err(RpcError::io(format!("read {}", path.display())))?;
-    let online = count_cpu_list(&text)
-        .ok_or_else(|| RpcError::Internal(format!("{}: bad CPU list {text:?}", path.display())))?;
-    if online < wanted {
-        return Err(RpcError::Unimplemented(
-            "CPU hotplug (nb_cpus is more than the CPUs online)",
+/// Onlines the present CPUs until `wanted` are online (`wait`), or checks once.
+fn online_cpus(agent: &Agent, wanted: u32, wait: bool) -> Result<(), RpcError> {
+    let paths = agent.cpu_paths();
+    let timeout = if wait { ONLINE_TIMEOUT } else { Duration::ZERO };
+    let online = paths.wait_online(wanted, timeout).map_err(|e| match e {
+        CpuError::Timeout { .. } => RpcError::DeadlineExceeded(error_chain(&e)),
+        _ => RpcError::Internal(error_chain(&e)),
+    })?;
+    tracing::info!("cpu: OnlineCPUMem: {online} CPUs online (asked {wanted})");
+    Ok(())
+}
+
+/// OfflineCpus: CPUs from `keep` up out of every cpuset, then offline.
+pub fn offline_cpus(agent: &Agent, req: OfflineCpusRequest) -> Result<Empty, RpcError> {
+    if req.keep == 0 {
+        return Err(RpcError::InvalidArgument(
+            "keep: at least one CPU stays online".into(),
         ));
     }
-    Ok(())
+    let done = agent
+        .cpu_paths()
+        .offline_from(req.keep)
+        .map_err(|e| RpcError::FailedPrecondition(error_chain(&e)))?;
+    tracing::info!(
+        "cpu: OfflineCpus: offlined {done:?}, keeping 0..{}",
+        req.keep
+    );
+    Ok(Empty::new())
 }
 
 /// The number of CPUs in a kernel CPU list (`0-3,5,7-8`). Pure.
@@ -112,6 +128,8 @@ pub fn count_cpu_list(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::container::testutil::TempDir;
     use crate::memory::OnlineType;
@@ -195,7 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn test_cpus_are_checked_not_hotplugged() {
+    fn test_offline_cpus_refuses_keep_zero() {
+        let dir = TempDir::new("hotplug-offline");
+        let agent = fake_agent(&dir);
+        let e = offline_cpus(&agent, OfflineCpusRequest::new()).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn test_cpus_online_without_wait_is_checked_once() {
         let dir = TempDir::new("hotplug-cpu");
         let agent = fake_agent(&dir);
         let mut req = OnlineCPUMemRequest::new();
@@ -206,7 +232,8 @@ mod tests {
         assert_eq!(state(&dir, 1), "offline");
         req.nb_cpus = 3;
         let e = online_cpu_mem(&agent, req).unwrap_err();
-        assert_eq!(e.code(), Code::UNIMPLEMENTED);
+        assert_eq!(e.code(), Code::DEADLINE_EXCEEDED);
+        assert!(e.to_string().contains("only 2 of 3 CPUs online"), "{e}");
         assert_eq!(state(&dir, 1), "offline");
     }
 }

@@ -63,6 +63,8 @@ pub struct Agent {
     sandbox: SandboxSlot<Sandbox>,
     /// `/sys/devices/system/cpu`.
     cpu_sysfs: PathBuf,
+    /// The cgroup2 root (`/sys/fs/cgroup`), whose cpusets a CPU removal rewrites.
+    cgroup_root: PathBuf,
     /// The memory onliner; `None`: the process-wide one ([`crate::memory::system`], set up
     /// by init with `agent.mem_online`).
     onliner: Option<Arc<Onliner>>,
@@ -77,6 +79,7 @@ impl Agent {
             reaper,
             sandbox: SandboxSlot::new(),
             cpu_sysfs: PathBuf::from(hotplug::CPU_SYSFS),
+            cgroup_root: PathBuf::from(crate::cgroup_root::CGROUP_ROOT),
             onliner: None,
         }
     }
@@ -85,6 +88,20 @@ impl Agent {
     pub fn with_cpu_sysfs(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cpu_sysfs = dir.into();
         self
+    }
+
+    /// Rewrites cpusets below `dir` instead of `/sys/fs/cgroup` on a CPU removal.
+    pub fn with_cgroup_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cgroup_root = dir.into();
+        self
+    }
+
+    /// The CPU sysfs directory and the cgroup root.
+    pub fn cpu_paths(&self) -> crate::cpus::CpuPaths {
+        crate::cpus::CpuPaths {
+            sysfs: self.cpu_sysfs.clone(),
+            cgroup_root: self.cgroup_root.clone(),
+        }
     }
 
     /// Onlines memory with `onliner` instead of the process-wide one.
@@ -186,6 +203,7 @@ routes! {
     tty_win_resize: TtyWinResizeRequest -> Empty => stdio::tty_win_resize;
     online_cpu_mem: OnlineCPUMemRequest -> Empty => hotplug::online_cpu_mem;
     release_disk: ReleaseDiskRequest -> Empty => containers::release_disk;
+    offline_cpus: OfflineCpusRequest -> Empty => hotplug::offline_cpus;
     copy_file: CopyFileRequest -> Empty => system::copy_file;
     set_guest_date_time: SetGuestDateTimeRequest -> Empty => system::set_guest_date_time;
     get_guest_details: GuestDetailsRequest -> protocol::agent::GuestDetailsResponse

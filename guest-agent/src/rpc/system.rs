@@ -29,6 +29,7 @@ pub fn get_guest_details(
     details.init_daemon = nix::unistd::getpid().as_raw() == 1;
     r.agent_details = MessageField::some(details);
     r.kernel_version = guest_details::kernel_release();
+    r.online_cpus = crate::cpus::online_count(&agent.cpu_sysfs).unwrap_or(0);
     Ok(r)
 }
 

@@ -27,7 +27,9 @@ use acpi_tables::aml::{
 };
 use acpi_tables::{Aml, AmlSink};
 
-use super::registers::{GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT};
+use super::registers::{
+    GED_EVENT_CPU, GED_EVENT_MEMORY, GED_EVENT_VIRTIO, GED_MMIO_SIZE, GED_REG_EVENT,
+};
 use super::registers::{
     MHP_MMIO_SIZE, MHP_REG_BASE_HI, MHP_REG_BASE_LO, MHP_REG_SELECT, MHP_REG_SIZE_HI,
     MHP_REG_SIZE_LO, MHP_REG_SLOTS, MHP_REG_STATUS, MHP_STATUS_ENABLED, MHP_STATUS_INSERTING,
@@ -86,6 +88,17 @@ impl MemoryHotplugAml {
     /// [`Self::add_to`], with the GED also calling `virtio_scan` (a method
     /// path) on `GED_EVENT_VIRTIO`: virtio-mmio hot-plug shares the GED.
     pub fn add_with_virtio_scan(&self, dsdt: &mut DsdtBuilder, virtio_scan: Option<&'static str>) {
+        self.add_with_scans(dsdt, virtio_scan, None);
+    }
+
+    /// [`Self::add_with_virtio_scan`], with the GED also calling `cpu_scan` (a method
+    /// path, [`super::cpu_hotplug::CPU_HOTPLUG_SCAN`]) on `GED_EVENT_CPU`.
+    pub fn add_with_scans(
+        &self,
+        dsdt: &mut DsdtBuilder,
+        virtio_scan: Option<&'static str>,
+        cpu_scan: Option<&'static str>,
+    ) {
         let slots = self.slots.min(MAX_AML_SLOTS);
         dsdt.add_system_bus(&ControllerAml {
             base: self.controller_base,
@@ -98,6 +111,7 @@ impl MemoryHotplugAml {
             base: self.ged_base,
             gsi: self.ged_gsi,
             virtio_scan,
+            cpu_scan,
         });
     }
 }
@@ -308,6 +322,8 @@ struct GedAml {
     gsi: u32,
     /// Also call the virtio hot-plug scan method on `GED_EVENT_VIRTIO`.
     virtio_scan: Option<&'static str>,
+    /// Also call the CPU hot-plug scan method on `GED_EVENT_CPU`.
+    cpu_scan: Option<&'static str>,
 }
 
 impl Aml for GedAml {
@@ -340,6 +356,7 @@ impl Aml for GedAml {
                 ),
                 &EvtMethod {
                     virtio_scan: self.virtio_scan,
+                    cpu_scan: self.cpu_scan,
                 },
             ],
         )
@@ -351,39 +368,42 @@ impl Aml for GedAml {
 /// event's handler.
 struct EvtMethod {
     virtio_scan: Option<&'static str>,
+    cpu_scan: Option<&'static str>,
+}
+
+/// `If ((Local0 & bit) == bit) { scan() }`.
+struct EventCall {
+    bit: u32,
+    scan: &'static str,
+}
+
+impl Aml for EventCall {
+    fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
+        If::new(
+            &Equal::new(&And::new(&ZERO, &Local(0), &self.bit), &self.bit),
+            vec![&MethodCall::new(Path::new(self.scan), vec![])],
+        )
+        .to_aml_bytes(sink);
+    }
 }
 
 impl Aml for EvtMethod {
     fn to_aml_bytes(&self, sink: &mut dyn AmlSink) {
         let local0 = Local(0);
         let gevt = Path::new("GEVT");
-        let memory_bit = And::new(&ZERO, &local0, &GED_EVENT_MEMORY);
-        let memory_test = Equal::new(&memory_bit, &GED_EVENT_MEMORY);
-        let memory_scan = MethodCall::new(Path::new("\\_SB_.MHPC.MSCN"), vec![]);
-        let memory = If::new(&memory_test, vec![&memory_scan]);
         let load = Store::new(&local0, &gevt);
-        match self.virtio_scan {
-            None => {
-                Method::new(Path::new("_EVT"), 1, true, vec![&load, &memory]).to_aml_bytes(sink)
-            }
-            Some(scan) => Method::new(
-                Path::new("_EVT"),
-                1,
-                true,
-                vec![
-                    &load,
-                    &memory,
-                    &If::new(
-                        &Equal::new(
-                            &And::new(&ZERO, &Local(0), &GED_EVENT_VIRTIO),
-                            &GED_EVENT_VIRTIO,
-                        ),
-                        vec![&MethodCall::new(Path::new(scan), vec![])],
-                    ),
-                ],
-            )
-            .to_aml_bytes(sink),
-        }
+        let calls: Vec<EventCall> = [
+            Some((GED_EVENT_MEMORY, "\\_SB_.MHPC.MSCN")),
+            self.virtio_scan.map(|s| (GED_EVENT_VIRTIO, s)),
+            self.cpu_scan.map(|s| (GED_EVENT_CPU, s)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(bit, scan)| EventCall { bit, scan })
+        .collect();
+        let mut body: Vec<&dyn Aml> = vec![&load];
+        body.extend(calls.iter().map(|c| c as &dyn Aml));
+        Method::new(Path::new("_EVT"), 1, true, body).to_aml_bytes(sink);
     }
 }
 

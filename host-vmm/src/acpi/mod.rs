@@ -12,6 +12,7 @@
 //! builds and tests on every architecture.
 
 mod build;
+pub mod cpu_hotplug;
 pub mod dsdt;
 pub mod fadt;
 pub mod madt;

@@ -32,3 +32,26 @@ pub const MHP_STATUS_ENABLED: u32 = 1 << 0;
 /// STATUS bit 1: the selected slot was hot-added and the guest has not
 /// acknowledged it yet.
 pub const MHP_STATUS_INSERTING: u32 = 1 << 1;
+
+/// Event bit: vCPUs were hot-added or are to be removed; `_EVT` calls the CPU
+/// hot-plug controller's scan method (see `crate::hotplug::cpu`).
+pub const GED_EVENT_CPU: u32 = 1 << 2;
+
+// The CPU hot-plug controller (`devices::acpi::cpu_hotplug`).
+/// Bytes of the register window.
+pub const CHP_MMIO_SIZE: u64 = 0x10;
+/// Register offsets.
+pub const CHP_REG_SELECT: u64 = 0x00;
+pub const CHP_REG_STATUS: u64 = 0x04;
+pub const CHP_REG_COUNT: u64 = 0x08;
+/// STATUS bit 0: the selected CPU is present (read-only).
+pub const CHP_STATUS_ENABLED: u32 = 1 << 0;
+/// STATUS bit 1: the selected CPU was hot-added and the guest has not
+/// acknowledged it yet (the guest writes 1 to acknowledge).
+pub const CHP_STATUS_INSERTING: u32 = 1 << 1;
+/// STATUS bit 2: the VMM asks the guest to remove the selected CPU; the guest
+/// writes 1 to acknowledge.
+pub const CHP_STATUS_REMOVING: u32 = 1 << 2;
+/// STATUS bit 3 (write-only): the guest has offlined the selected CPU and
+/// ejects it (`_EJ0`); honoured only for a CPU the VMM asked to remove.
+pub const CHP_STATUS_EJECT: u32 = 1 << 3;

@@ -8,8 +8,8 @@
 
 use protocol::agent::{
     CloseStdinRequest, CreateContainerRequest, CreateSandboxRequest, DestroySandboxRequest,
-    ExecProcessRequest, ListContainersRequest, OnlineCPUMemRequest, ReadStreamRequest,
-    ReleaseDiskRequest, RemoveContainerRequest, Rootfs, SignalProcessRequest,
+    ExecProcessRequest, ListContainersRequest, OfflineCpusRequest, OnlineCPUMemRequest,
+    ReadStreamRequest, ReleaseDiskRequest, RemoveContainerRequest, Rootfs, SignalProcessRequest,
     StartContainerRequest, StatsContainerRequest, TtyWinResizeRequest, WaitProcessRequest,
     WriteStreamRequest,
 };
@@ -296,6 +296,26 @@ impl AgentClient {
         req.wait = true;
         req.memory_bytes = memory_bytes;
         self.call("OnlineCPUMem", |a, ctx| a.online_cpu_mem(ctx, &req))?;
+        Ok(())
+    }
+
+    /// `OnlineCPUMem { wait: true, cpu_only: true, nb_cpus }`: returns once `nb_cpus`
+    /// CPUs are online (the agent onlines the hot-added ones).
+    pub fn online_cpus(&self, nb_cpus: u32) -> Result<(), ClientError> {
+        let mut req = OnlineCPUMemRequest::new();
+        req.wait = true;
+        req.cpu_only = true;
+        req.nb_cpus = nb_cpus;
+        self.call("OnlineCPUMem", |a, ctx| a.online_cpu_mem(ctx, &req))?;
+        Ok(())
+    }
+
+    /// `OfflineCpus { keep }`: the guest takes every CPU from `keep` up out of its
+    /// cpusets and offlines it (before the VMM removes those vCPUs).
+    pub fn offline_cpus(&self, keep: u32) -> Result<(), ClientError> {
+        let mut req = OfflineCpusRequest::new();
+        req.keep = keep;
+        self.call("OfflineCpus", |a, ctx| a.offline_cpus(ctx, &req))?;
         Ok(())
     }
 

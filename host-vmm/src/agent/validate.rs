@@ -22,6 +22,8 @@ pub struct GuestDetails {
     pub agent_version: String,
     /// The agent runs as pid 1.
     pub init_daemon: bool,
+    /// CPUs online in the guest (0: the agent did not say).
+    pub online_cpus: u32,
 }
 
 /// `text` if it is at most [`MAX_TEXT`] bytes of printable characters.
@@ -74,6 +76,7 @@ pub fn guest_details(r: &GuestDetailsResponse) -> Result<GuestDetails, String> {
         kernel_version: text("kernel_version", &r.kernel_version)?,
         agent_version: text("agent_version", &agent.version)?,
         init_daemon: agent.init_daemon,
+        online_cpus: r.online_cpus,
     })
 }
 

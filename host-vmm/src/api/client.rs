@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::protocol::{MemoryStatus, Request, Response, MAX_LINE};
+use super::protocol::{MemoryStatus, Request, Response, VcpuStatus, MAX_LINE};
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,40 @@ pub fn memory_request(path: &Path, req: &Request) -> Result<MemoryStatus, ApiCli
         Response::Error { message } => Err(ApiClientError::Refused(message)),
         other => Err(ApiClientError::Unexpected {
             asked: "memory",
+            what: format!("{other:?}"),
+        }),
+    }
+}
+
+/// Send a vCPU request (`CpuInfo`, `CpuSet`) and return the vCPUs it reports; a refusal
+/// is [`ApiClientError::Refused`] with the VMM's message.
+pub fn cpu_request(path: &Path, req: &Request) -> Result<VcpuStatus, ApiClientError> {
+    match request(path, req)? {
+        Response::Vcpus(v) => Ok(v),
+        Response::Error { message } => Err(ApiClientError::Refused(message)),
+        other => Err(ApiClientError::Unexpected {
+            asked: "cpu",
+            what: format!("{other:?}"),
+        }),
+    }
+}
+
+/// Report that `container` needs `vcpus` whole vCPUs (0: it is gone); returns the vCPUs
+/// the sandbox should have for all its containers, and its vCPUs now.
+pub fn cpu_need(
+    path: &Path,
+    container: &str,
+    vcpus: u32,
+) -> Result<(u32, VcpuStatus), ApiClientError> {
+    let req = Request::CpuNeed {
+        container: container.to_string(),
+        vcpus,
+    };
+    match request(path, &req)? {
+        Response::CpuTarget { target, now } => Ok((target, now)),
+        Response::Error { message } => Err(ApiClientError::Refused(message)),
+        other => Err(ApiClientError::Unexpected {
+            asked: "cpu-need",
             what: format!("{other:?}"),
         }),
     }

@@ -5,12 +5,16 @@ use std::time::Instant;
 
 use std::time::Duration;
 
+use super::cpu_needs::{CpuNeeds, MAX_CONTAINERS};
 use super::protocol::{
     DiskEntry, DiskList, DiskRemoved, DiskStatus, MemoryStatus, Request, Response, SandboxStatus,
+    VcpuStatus,
 };
 use super::server::ApiHandler;
 use crate::devices::virtio::block::DiskConfig;
 use crate::errors::error_chain;
+use crate::hotplug::cpu::CpuHotplug;
+use crate::hotplug::cpu_plan::CpuLimits;
 use crate::hotplug::disk::DiskHotplug;
 use crate::hotplug::memory::{HotplugError, HotplugStatus, MemoryHotplug};
 use crate::sandbox::validate_id;
@@ -30,6 +34,10 @@ pub struct VmmApi {
     /// `None` when the VM has no disk hot-plug slots.
     disks: Option<Arc<DiskHotplug>>,
     vcpus: u32,
+    /// `None` when vCPUs cannot be hot-plugged.
+    cpus: Option<Arc<CpuHotplug>>,
+    /// What the containers need in vCPUs.
+    cpu_needs: CpuNeeds,
     started: Instant,
     /// What `Stop` requests (`None`: refused).
     stop: Option<Arc<ExitSignal>>,
@@ -42,6 +50,8 @@ impl VmmApi {
             boot_bytes,
             disks: None,
             vcpus: 0,
+            cpus: None,
+            cpu_needs: CpuNeeds::default(),
             started: Instant::now(),
             stop: None,
         }
@@ -51,6 +61,66 @@ impl VmmApi {
     pub fn with_vcpus(mut self, vcpus: u32) -> Self {
         self.vcpus = vcpus;
         self
+    }
+
+    /// Serve `cpu-set` with `cpus` (`None`: refused, naming why).
+    pub fn with_cpu_hotplug(mut self, cpus: Option<Arc<CpuHotplug>>) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    fn vcpu_status(&self) -> VcpuStatus {
+        match &self.cpus {
+            Some(c) => {
+                let s = c.status();
+                VcpuStatus {
+                    boot: s.boot,
+                    present: s.present,
+                    max: s.max,
+                }
+            }
+            None => VcpuStatus {
+                boot: self.vcpus,
+                present: self.vcpus,
+                max: self.vcpus,
+            },
+        }
+    }
+
+    fn cpu_need(&self, container: &str, vcpus: u32) -> Response {
+        if let Err(e) = validate_id(container) {
+            return error(&format!("container: {e}"));
+        }
+        let now = self.vcpu_status();
+        let limits = CpuLimits {
+            boot: now.boot,
+            max: now.max,
+        };
+        match self.cpu_needs.update(container, vcpus, limits) {
+            Some(target) => Response::CpuTarget { target, now },
+            None => error(&format!(
+                "more than {MAX_CONTAINERS} containers recorded: {container}'s CPU need is not"
+            )),
+        }
+    }
+
+    fn set_cpus(&self, count: u32, floor: bool) -> Response {
+        let Some(c) = &self.cpus else {
+            return error(&format!(
+                "vCPU hot-plug is unavailable: it needs default_maxvcpus above default_vcpus \
+                 (default_vcpus = {}) and memory_slots > 0 (the GED)",
+                self.vcpus
+            ));
+        };
+        match c.set_vcpus(count) {
+            Ok(_) => {
+                if floor {
+                    self.cpu_needs.set_floor(count);
+                }
+                Response::Vcpus(self.vcpu_status())
+            }
+            Err(e) => error(&error_chain(&e)),
+        }
     }
 
     /// Serve `Stop` by requesting the stop SIGTERM would (`GuestExit::Stopped`) on `exit`.
@@ -63,7 +133,7 @@ impl VmmApi {
         SandboxStatus {
             pid: std::process::id(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            vcpus: self.vcpus,
+            vcpus: self.vcpu_status().present,
             memory: self.status(),
         }
     }
@@ -239,6 +309,9 @@ impl ApiHandler for VmmApi {
             ),
             Request::DiskRemove { serial } => self.remove_disk(&serial),
             Request::DiskList => self.list_disks(),
+            Request::CpuInfo => Response::Vcpus(self.vcpu_status()),
+            Request::CpuSet { count, floor } => self.set_cpus(count, floor),
+            Request::CpuNeed { container, vcpus } => self.cpu_need(&container, vcpus),
             Request::MemorySet { total_bytes } => self.grow(|h| {
                 h.grow_to(total_bytes).map(|r| {
                     if let Some(r) = r {

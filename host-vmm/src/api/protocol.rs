@@ -35,6 +35,29 @@ pub enum Request {
     DiskRemove { serial: String },
     /// The hot-added disks.
     DiskList,
+    /// The vCPUs: boot, present, max.
+    CpuInfo,
+    /// Bring the VM to `count` vCPUs: hot-add, or ask the guest to eject. `floor`: asked
+    /// for by hand (`host-vmm cpus --set`): deleting containers never shrinks below it.
+    CpuSet {
+        count: u32,
+        #[serde(default)]
+        floor: bool,
+    },
+    /// Container `container` needs `vcpus` whole vCPUs (0: it is gone); answered with
+    /// the vCPUs the sandbox should have for all its containers (`CpuTarget`).
+    CpuNeed { container: String, vcpus: u32 },
+}
+
+/// The vCPUs of a running VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VcpuStatus {
+    /// `default_vcpus`: present from boot, never removed.
+    pub boot: u32,
+    /// Present now.
+    pub present: u32,
+    /// `default_maxvcpus` (equal to `boot` when vCPUs cannot be hot-plugged).
+    pub max: u32,
 }
 
 /// A removed disk.
@@ -118,6 +141,13 @@ pub enum Response {
     },
     DiskRemoved(DiskRemoved),
     Disks(DiskList),
+    Vcpus(VcpuStatus),
+    /// The vCPUs the containers need (between `default_vcpus` and `default_maxvcpus`),
+    /// and the vCPUs now.
+    CpuTarget {
+        target: u32,
+        now: VcpuStatus,
+    },
     Error {
         message: String,
     },
@@ -126,6 +156,26 @@ pub enum Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_cpu_request_wire_format() {
+        let r = Request::CpuSet {
+            count: 4,
+            floor: true,
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(line, r#"{"op":"cpu-set","count":4,"floor":true}"#);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":2}"#).unwrap(),
+            Request::CpuSet {
+                count: 2,
+                floor: false
+            }
+        );
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+        assert!(serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":-1}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"op":"cpu-set","count":4294967296}"#).is_err());
+    }
 
     #[test]
     fn test_request_wire_format() {

@@ -58,6 +58,11 @@ pub fn create(req: CreateRequest) -> anyhow::Result<()> {
         let dir = RuntimeDir::open(&runtime_root(), &req.sandbox)?;
         super::update::grow_for_limit(&req.sandbox, &dir, &agent, mib)?;
     }
+    if let Some(cpus) = req.resources.cpus {
+        let dir = RuntimeDir::open(&runtime_root(), &req.sandbox)?;
+        super::cpus::grow_for_quota(&dir, &agent, &req.container, cpus)
+            .with_context(|| format!("sandbox {}: create {}", req.sandbox, req.container))?;
+    }
     let (rootfs, disk_serial) = match disk {
         None => (RootfsSource::Default, None),
         Some(disk) => {
@@ -226,6 +231,14 @@ pub fn delete(sandbox: &str, container: &str) -> anyhow::Result<()> {
     if gone {
         super::disk::remove_owned_by(sandbox, container)
             .with_context(|| format!("sandbox {sandbox}: delete {container}"))?;
+        // The container is gone whatever happens here: a failed shrink is reported, and
+        // the next delete tries again.
+        let shrunk = RuntimeDir::open(&runtime_root(), sandbox)
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| super::cpus::shrink_after(&dir, &agent, container));
+        if let Err(e) = shrunk {
+            eprintln!("host-vmm: warning: sandbox {sandbox}: after delete {container}: {e:#}");
+        }
     }
     removed
 }

@@ -10,6 +10,7 @@ pub mod agent;
 pub mod boot;
 pub mod container_args;
 pub mod containers;
+pub mod cpus;
 pub mod disk;
 pub mod list;
 pub mod memory;

@@ -23,7 +23,7 @@ use host_vmm::oci::spec::{apply_process, apply_resources, check_args, set_hostna
 use host_vmm::oci::{
     default_spec, read_bundle, NamespaceModes, PidMode, ProcessOptions, ResourceOptions,
 };
-use host_vmm::sandbox::validate_id;
+use host_vmm::sandbox::{runtime_root, validate_id, RuntimeDir};
 use host_vmm::seccomp::{self, ThreadKind};
 use host_vmm::vmm::{ExitSignal, GuestExit};
 
@@ -235,6 +235,7 @@ pub fn run(req: RunRequest) -> anyhow::Result<u8> {
         return keep_running(vm);
     };
     if let Err(e) = grow_memory(&vm, &control, req.resources.memory_mib)
+        .and_then(|()| grow_cpus(&plan.id, &control, req.resources.cpus))
         .and_then(|()| create_and_start(&control, &plan.id, spec_json, &rootfs))
     {
         let stopped = stop_signal(&vm);
@@ -328,6 +329,16 @@ fn not_started(e: anyhow::Error) -> u8 {
         error_chain(e.as_ref())
     );
     EXIT_NOT_STARTED
+}
+
+/// `--cpus` above the boot vCPUs: hot-add whole vCPUs through the control socket (its
+/// thread may create vCPUs; this one may not) and wait until the guest has them online.
+fn grow_cpus(id: &str, agent: &AgentClient, cpus: Option<f64>) -> anyhow::Result<()> {
+    let Some(cpus) = cpus else {
+        return Ok(());
+    };
+    let dir = RuntimeDir::open(&runtime_root(), id)?;
+    super::cpus::grow_for_quota(&dir, agent, id, cpus)
 }
 
 /// `--memory` above the boot RAM: hot-add the difference (whole memory blocks) and wait

@@ -87,6 +87,7 @@ impl SandboxVm {
             Arc::new(
                 VmmApi::new(vmm.memory_hotplug(), cfg.default_memory << 20)
                     .with_disk_hotplug(vmm.disk_hotplug())
+                    .with_cpu_hotplug(vmm.cpu_hotplug())
                     .with_vcpus(cfg.default_vcpus)
                     .with_stop(vmm.exit_signal().clone()),
             ),

@@ -90,6 +90,10 @@ pub fn update(req: UpdateRequest) -> anyhow::Result<()> {
     if let Some(mib) = req.resources.memory_mib {
         grow_for_limit(sandbox, &dir, &agent, mib)?;
     }
+    if let Some(cpus) = req.resources.cpus {
+        super::cpus::grow_for_quota(&dir, &agent, &req.container, cpus)
+            .with_context(|| format!("sandbox {sandbox}: update {}", req.container))?;
+    }
     let mut request = UpdateContainerRequest::new();
     request.container_id = req.container.clone();
     request.resources_json = resources.to_string();

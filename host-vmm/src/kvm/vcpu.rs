@@ -7,6 +7,7 @@
 //! it; the loop then sees the exit request and returns.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 
 use kvm_ioctls::{VcpuExit, VcpuFd};
@@ -93,7 +94,20 @@ impl Drop for RunGuard<'_> {
 impl Vcpu {
     /// Run until the guest or another thread ends the VM; report how it
     /// ended to `ctx.exit` (the first report wins).
-    pub fn run(mut self, ctx: &VcpuRunContext) {
+    pub fn run(self, ctx: &VcpuRunContext) {
+        let _ = self.run_until(ctx, None);
+    }
+
+    /// [`Vcpu::run`] for a hot-plugged vCPU: also returns, giving the vCPU back, once
+    /// `park` is set and the thread kicked (KVM cannot destroy a vCPU: a removed one
+    /// is kept and run again when the CPU is added back).
+    pub fn run_until_parked(self, ctx: &VcpuRunContext, park: &AtomicBool) -> Vcpu {
+        self.run_until(ctx, Some(park))
+    }
+
+    fn run_until(mut self, ctx: &VcpuRunContext, park: Option<&AtomicBool>) -> Vcpu {
+        // A parked vCPU was kicked: its next KVM_RUN must not return at once.
+        self.fd.set_kvm_immediate_exit(0);
         let immediate_exit = std::ptr::addr_of_mut!(self.fd.get_kvm_run().immediate_exit);
         IMMEDIATE_EXIT.with(|p| p.set(immediate_exit));
         let guard = RunGuard {
@@ -107,20 +121,27 @@ impl Vcpu {
             let reason = first_entry::enter_once_and_stop(&mut self.fd, SIGRTMIN());
             Some(self.error(reason))
         } else {
-            self.run_loop(ctx, &mut counts)
+            self.run_loop(ctx, park, &mut counts)
         };
         drop(guard);
         tracing::debug!(vcpu = self.index, ?counts, "vCPU stopped");
         if let Some(exit) = outcome {
             ctx.exit.request(exit);
         }
+        self
     }
 
     /// `None` when stopped because the VM is ending anyway.
-    fn run_loop(&mut self, ctx: &VcpuRunContext, counts: &mut ExitCounts) -> Option<GuestExit> {
+    fn run_loop(
+        &mut self,
+        ctx: &VcpuRunContext,
+        park: Option<&AtomicBool>,
+        counts: &mut ExitCounts,
+    ) -> Option<GuestExit> {
         let index = self.index;
         loop {
-            if ctx.exit.is_requested() {
+            // Both are set before the kick, so KVM_RUN's EINTR leads here.
+            if ctx.exit.is_requested() || park.is_some_and(|p| p.load(Ordering::SeqCst)) {
                 return None;
             }
             let exit = match self.fd.run() {

@@ -31,6 +31,22 @@ pub const KVM_GET_REGS: u64 = ioc(IOC_READ, 0x81, size_of::<kvm_bindings::kvm_re
 /// vCPU: the special registers (the dump after a failed vCPU).
 #[cfg(target_arch = "x86_64")]
 pub const KVM_GET_SREGS: u64 = ioc(IOC_READ, 0x83, size_of::<kvm_bindings::kvm_sregs>());
+/// VM: create a vCPU (vCPU hot-add).
+pub const KVM_CREATE_VCPU: u64 = ioc(0, 0x41, 0);
+/// vCPU: its CPUID (vCPU hot-add).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_SET_CPUID2: u64 = ioc(IOC_WRITE, 0x90, size_of::<kvm_bindings::kvm_cpuid2>());
+/// vCPU: its MSRs (vCPU hot-add).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_SET_MSRS: u64 = ioc(IOC_WRITE, 0x89, size_of::<kvm_bindings::kvm_msrs>());
+/// vCPU: its local APIC (vCPU hot-add: LINT0/LINT1 wiring).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_GET_LAPIC: u64 = ioc(IOC_READ, 0x8e, size_of::<kvm_bindings::kvm_lapic_state>());
+#[cfg(target_arch = "x86_64")]
+pub const KVM_SET_LAPIC: u64 = ioc(IOC_WRITE, 0x8f, size_of::<kvm_bindings::kvm_lapic_state>());
+/// vCPU: its FPU state (vCPU hot-add).
+#[cfg(target_arch = "x86_64")]
+pub const KVM_SET_FPU: u64 = ioc(IOC_WRITE, 0x8d, size_of::<kvm_bindings::kvm_fpu>());
 /// vCPU: one register (aarch64's register dump).
 #[cfg(target_arch = "aarch64")]
 pub const KVM_GET_ONE_REG: u64 = ioc(IOC_WRITE, 0xab, size_of::<kvm_bindings::kvm_one_reg>());
@@ -57,6 +73,25 @@ pub fn disk_hotplug() -> Vec<u64> {
     vec![KVM_IRQFD, KVM_IOEVENTFD]
 }
 
+/// Hot-adding a vCPU: create it and set it up like a boot vCPU (CPUID, MSRs, LAPIC, FPU).
+pub fn cpu_hotplug() -> Vec<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![
+            KVM_CREATE_VCPU,
+            KVM_SET_CPUID2,
+            KVM_SET_MSRS,
+            KVM_GET_LAPIC,
+            KVM_SET_LAPIC,
+            KVM_SET_FPU,
+        ]
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        vec![KVM_CREATE_VCPU]
+    }
+}
+
 /// A terminal: read and set its mode (`-t`'s raw mode), its window size.
 pub fn terminal() -> Vec<u64> {
     vec![libc::TCGETS, libc::TCSETS, libc::TIOCGWINSZ]
@@ -76,8 +111,14 @@ mod tests {
         assert_eq!(KVM_SET_USER_MEMORY_REGION, 0x4020_ae46);
         assert_eq!(KVM_IRQFD, 0x4020_ae76);
         assert_eq!(KVM_IOEVENTFD, 0x4040_ae79);
+        assert_eq!(KVM_CREATE_VCPU, 0xae41);
         #[cfg(target_arch = "x86_64")]
         {
+            assert_eq!(KVM_SET_CPUID2, 0x4008_ae90);
+            assert_eq!(KVM_SET_MSRS, 0x4008_ae89);
+            assert_eq!(KVM_GET_LAPIC, 0x8400_ae8e);
+            assert_eq!(KVM_SET_LAPIC, 0x4400_ae8f);
+            assert_eq!(KVM_SET_FPU, 0x41a0_ae8d);
             assert_eq!(KVM_GET_REGS, 0x8090_ae81);
             assert_eq!(KVM_GET_SREGS, 0x8138_ae83);
         }

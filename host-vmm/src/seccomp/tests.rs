@@ -152,7 +152,11 @@ fn test_only_the_thread_starting_kinds_may_clone_and_only_threads() {
 #[test]
 fn test_factory_allows_everything_its_threads_need() {
     let factory = list(ThreadKind::Factory);
-    for kind in [ThreadKind::VirtioVsock, ThreadKind::VirtioBlock] {
+    for kind in [
+        ThreadKind::VirtioVsock,
+        ThreadKind::VirtioBlock,
+        ThreadKind::Vcpu,
+    ] {
         for nr in list(kind).numbers() {
             assert!(
                 factory.numbers().any(|n| n == nr),
@@ -160,6 +164,31 @@ fn test_factory_allows_everything_its_threads_need() {
             );
         }
     }
+}
+
+/// The API thread hot-adds vCPUs (create and set up, park with the kick signal); the
+/// factory starts their threads, which run KVM_RUN.
+#[test]
+fn test_cpu_hotplug_calls_are_allowed_where_they_run() {
+    let api = list(ThreadKind::Api);
+    for req in ioctls::cpu_hotplug() {
+        assert!(
+            api.allows(libc::SYS_ioctl, ioctl(req)),
+            "api lacks {req:#x}"
+        );
+    }
+    let kick = libc::SIGRTMIN() as u64;
+    assert!(api.allows(libc::SYS_tgkill, [1, 1, kick, 0, 0, 0]));
+    assert!(!api.allows(libc::SYS_tgkill, [1, 1, libc::SIGKILL as u64, 0, 0, 0]));
+    let factory = list(ThreadKind::Factory);
+    for req in ioctls::vcpu() {
+        assert!(
+            factory.allows(libc::SYS_ioctl, ioctl(req)),
+            "factory lacks {req:#x}"
+        );
+    }
+    // vCPU threads themselves still only run and read registers.
+    assert!(!list(ThreadKind::Vcpu).allows(libc::SYS_ioctl, ioctl(ioctls::KVM_CREATE_VCPU)));
 }
 
 #[test]

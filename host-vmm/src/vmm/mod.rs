@@ -1,5 +1,7 @@
 //! A running VM: one thread per vCPU, and how the guest ended.
 
+#[cfg(all(test, target_arch = "x86_64"))]
+mod cpu_hotplug_tests;
 pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
@@ -12,6 +14,7 @@ use vmm_sys_util::signal::Killable;
 pub use crate::exit::{ExitSignal, GuestExit};
 
 use crate::devices::Bus;
+use crate::hotplug::cpu::CpuHotplug;
 use crate::hotplug::disk::DiskHotplug;
 use crate::hotplug::memory::{HotplugError, HotplugResult, MemoryHotplug};
 use crate::kvm::{Vcpu, VcpuRunContext, Vm};
@@ -48,6 +51,8 @@ pub struct Vmm {
     hotplug: Option<Arc<MemoryHotplug>>,
     /// Free virtio-mmio slots for disks added while the VM runs.
     disk_hotplug: Option<Arc<DiskHotplug>>,
+    /// vCPUs added and removed while the VM runs.
+    cpu_hotplug: Option<Arc<CpuHotplug>>,
     memory: GuestMemoryMmap,
 }
 
@@ -68,8 +73,29 @@ impl Vmm {
             vm: vm.into(),
             hotplug: None,
             disk_hotplug: None,
+            cpu_hotplug: None,
             memory,
         }
+    }
+
+    /// What every vCPU thread shares (buses, exit signal): for hot-added vCPUs.
+    pub fn run_context(&self) -> VcpuRunContext {
+        VcpuRunContext {
+            pio: self.pio.clone(),
+            mmio: self.mmio.clone(),
+            exit: self.exit.clone(),
+        }
+    }
+
+    /// Attach vCPU hot-plug (`None`: no GED, or `default_maxvcpus` = `default_vcpus`).
+    pub fn with_cpu_hotplug(mut self, cpus: Option<Arc<CpuHotplug>>) -> Self {
+        self.cpu_hotplug = cpus;
+        self
+    }
+
+    /// The vCPU hot-plug handle, for the control API.
+    pub fn cpu_hotplug(&self) -> Option<Arc<CpuHotplug>> {
+        self.cpu_hotplug.clone()
     }
 
     /// Attach the disk hot-plug slots (`None`: no GED or no free slot).
@@ -131,11 +157,7 @@ impl Vmm {
     /// nothing runs guest code before every filter is in.
     pub fn run(mut self) -> Result<GuestExit, VmmError> {
         let signal = crate::kvm::vcpu::kick_signal().map_err(VmmError::Signal)?;
-        let ctx = VcpuRunContext {
-            pio: self.pio.clone(),
-            mmio: self.mmio.clone(),
-            exit: self.exit.clone(),
-        };
+        let ctx = self.run_context();
         let mut threads: Vec<(u32, JoinHandle<()>)> = Vec::new();
         let mut spawn_error = None;
         let mut gate = Vec::new();
@@ -172,6 +194,10 @@ impl Vmm {
             }
         }
         let _wait = crate::waits::enter("vCPU threads to stop");
+        if let Some(cpus) = &self.cpu_hotplug {
+            // Kicks and joins the hot-added vCPU threads; refuses later changes.
+            cpus.stop_all();
+        }
         for (index, h) in threads {
             // A kicked vCPU leaves KVM_RUN at once and no device handler
             // blocks (the console is queued, worker joins have deadlines),

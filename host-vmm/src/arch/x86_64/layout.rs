@@ -102,6 +102,8 @@ pub const GED_MMIO_BASE: u64 = 0xd100_0000;
 pub const MEMORY_HOTPLUG_MMIO_BASE: u64 = 0xd100_1000;
 /// Present bitmap of the hot-pluggable virtio-mmio slots (4 bytes, own 4 KiB page).
 pub const VIRTIO_HOTPLUG_MMIO_BASE: u64 = 0xd100_2000;
+/// CPU hot-plug controller registers (0x10 bytes, own 4 KiB page).
+pub const CPU_HOTPLUG_MMIO_BASE: u64 = 0xd100_3000;
 /// GED interrupt: the first GSI after the virtio-mmio ones (edge-triggered,
 /// an irqfd pulse).
 pub const GED_GSI: u32 = 13;
@@ -115,6 +117,8 @@ const _: () = {
     assert!(MEMORY_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
     assert!(VIRTIO_HOTPLUG_MMIO_BASE >= MEMORY_HOTPLUG_MMIO_BASE + 0x1000);
     assert!(VIRTIO_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
+    assert!(CPU_HOTPLUG_MMIO_BASE >= VIRTIO_HOTPLUG_MMIO_BASE + 0x1000);
+    assert!(CPU_HOTPLUG_MMIO_BASE + 0x1000 <= IOAPIC_START);
 };
 
 /// i8042 data port (0x60) through command/status port (0x64).

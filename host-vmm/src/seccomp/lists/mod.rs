@@ -33,7 +33,9 @@ pub fn allowed_syscalls(kind: ThreadKind, opts: &Options) -> List {
             let mut l = base::list();
             l.merge(&base::thread_start())
                 .merge(&devices::vsock())
-                .merge(&devices::block());
+                .merge(&devices::block())
+                // Hot-added vCPU threads (asked for by the API thread).
+                .merge(&vcpu::list(false));
             l
         }
     }
