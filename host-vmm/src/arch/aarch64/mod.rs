@@ -1,1 +1,6 @@
-//! aarch64: boots from a UEFI ROM in flash (not written yet).
+//! aarch64: a board in the style of QEMU's `virt`, booted from a UEFI ROM in
+//! flash.
+//!
+//! - [`layout`]: the memory map and interrupt numbers (pure).
+
+pub mod layout;
