@@ -10,7 +10,11 @@
 //! is hardware-reduced ACPI: power-off and reset go through the three I/O
 //! ports of [`AcpiPorts`]. The table bytes are plain data, so this module
 //! builds and tests on every architecture.
+//!
+//! [`arm`]: the aarch64 board's tables (FADT with PSCI, MADT with the GIC,
+//! GTDT, SPCR), built relocatable for the UEFI ROM, which installs them.
 
+pub mod arm;
 mod build;
 pub mod dsdt;
 pub mod fadt;

@@ -116,6 +116,22 @@ pub const TIMER_PPI_HYP: u32 = 10;
 /// INTID of PPI 0.
 pub const PPI_BASE_INTID: u32 = 16;
 
+/// The GIC a VM gets: v3 where KVM can create it, v2 otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GicVersion {
+    V2,
+    V3,
+}
+
+/// The MPIDR affinity KVM gives vCPU `index` (`reset_mpidr` in
+/// arch/arm64/kvm/sys_regs.c: Aff0 = bits 0..3 of the index, Aff1 the next
+/// 8, Aff2 the 8 after); what the MADT's GICC and the device tree's `cpu`
+/// nodes name a CPU by.
+pub const fn mpidr(index: u32) -> u64 {
+    let i = index as u64;
+    (i & 0xf) | ((i >> 4) & 0xff) << 8 | ((i >> 12) & 0xff) << 16
+}
+
 /// The GIC's INTID of SPI `spi` (ACPI's GSIV).
 pub const fn spi_intid(spi: u32) -> u32 {
     SPI_BASE_INTID + spi
@@ -385,6 +401,15 @@ mod tests {
             })
         );
         assert_eq!(flash0_slot_size(0), Err(LayoutError::FirmwareEmpty));
+    }
+
+    #[test]
+    fn test_layout_mpidr_follows_kvm() {
+        assert_eq!(mpidr(0), 0);
+        assert_eq!(mpidr(15), 0xf);
+        assert_eq!(mpidr(16), 0x100);
+        assert_eq!(mpidr(17), 0x101);
+        assert_eq!(mpidr(122), 0x70a);
     }
 
     #[test]
