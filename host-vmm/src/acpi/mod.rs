@@ -25,7 +25,7 @@ pub mod root;
 pub mod sdt;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The AML builder (Device, Name, Method, Package, ResourceTemplate,
 /// Memory32Fixed, IO, Interrupt, OpRegion, Field, ...) used for the DSDT.

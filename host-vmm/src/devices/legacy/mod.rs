@@ -9,6 +9,6 @@ pub mod serial;
 
 pub use console::{ConsoleOutput, ConsoleQueue};
 pub use i8042::I8042;
-pub use pl011::Pl011;
+pub use pl011::{Pl011, Pl011Aml};
 pub use pl031::Pl031;
 pub use serial::{SerialAml, SerialConsole};

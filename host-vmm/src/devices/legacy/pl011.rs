@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::console::{ConsoleOutput, ConsoleQueue};
+use crate::acpi::{aml, Aml};
 use crate::devices::BusDevice;
 
 pub const REG_DR: u64 = 0x000;
@@ -203,6 +204,28 @@ impl<I: Pl011Irq, W: Write + Send> BusDevice for Pl011<I, W> {
     }
 }
 
+/// The UART as an ACPI device (`COM0`, ARMH0011: Linux binds its SBSA/PL011
+/// driver to it) for the DSDT's `\\_SB_`: its register window and its
+/// interrupt (edge-triggered, active high: the line is an irqfd pulse).
+pub struct Pl011Aml {
+    pub base: u32,
+    pub len: u32,
+    /// GIC INTID (the SPI + 32).
+    pub gsiv: u32,
+}
+
+impl Aml for Pl011Aml {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        let irq = aml::Interrupt::new(true, true, false, false, self.gsiv);
+        let mem = aml::Memory32Fixed::new(true, self.base, self.len);
+        let crs = aml::ResourceTemplate::new(vec![&mem, &irq]);
+        let hid = aml::Name::new("_HID".into(), &"ARMH0011");
+        let uid = aml::Name::new("_UID".into(), &aml::ZERO);
+        let crs = aml::Name::new("_CRS".into(), &crs);
+        aml::Device::new("COM0".into(), vec![&hid, &uid, &crs]).to_aml_bytes(sink);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -295,6 +318,26 @@ mod tests {
             u.write(0, reg, &v.to_le_bytes());
             assert_eq!(read32(&mut u, reg), v, "{reg:#x}");
         }
+    }
+
+    #[test]
+    fn test_pl011_aml_is_armh0011_with_window_and_interrupt() {
+        let mut bytes = Vec::new();
+        Pl011Aml {
+            base: 0x0900_0000,
+            len: 0x1000,
+            gsiv: 33,
+        }
+        .to_aml_bytes(&mut bytes);
+        assert!(bytes.windows(8).any(|w| w == b"ARMH0011"));
+        assert!(bytes.windows(4).any(|w| w == b"COM0"));
+        let mut mem = vec![0x86, 0x09, 0x00, 0x01];
+        mem.extend_from_slice(&0x0900_0000u32.to_le_bytes());
+        mem.extend_from_slice(&0x1000u32.to_le_bytes());
+        assert!(bytes.windows(mem.len()).any(|w| w == mem));
+        assert!(bytes
+            .windows(9)
+            .any(|w| w == [0x89, 0x06, 0x00, 0x03, 0x01, 33, 0x00, 0x00, 0x00]));
     }
 
     #[test]

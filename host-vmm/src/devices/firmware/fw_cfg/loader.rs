@@ -17,6 +17,7 @@
 //! RSDP, RSDT and XSDT, which it makes itself).
 
 use super::items::FILE_NAME_LEN;
+use crate::acpi::arm::{Blob, FirmwareTables};
 
 /// Bytes of one command.
 pub const COMMAND_LEN: usize = 128;
@@ -108,6 +109,48 @@ pub fn encode(commands: &[Command]) -> Vec<u8> {
         out.resize(start + COMMAND_LEN, 0);
     }
     out
+}
+
+/// Alignment of the tables blob (QEMU's: 64).
+pub const TABLES_ALIGN: u32 = 64;
+/// Alignment of the RSDP.
+pub const RSDP_ALIGN: u32 = 16;
+
+fn file_of(blob: Blob) -> &'static str {
+    match blob {
+        Blob::Rsdp => RSDP_FILE,
+        Blob::Tables => TABLES_FILE,
+    }
+}
+
+/// The loader commands for `tables` (in [`TABLES_FILE`] and [`RSDP_FILE`]):
+/// allocate both, patch every pointer, then every checksum.
+pub fn acpi_commands(tables: &FirmwareTables) -> Vec<Command> {
+    let mut c = vec![
+        Command::Allocate {
+            file: TABLES_FILE,
+            align: TABLES_ALIGN,
+            zone: Zone::High,
+        },
+        Command::Allocate {
+            file: RSDP_FILE,
+            align: RSDP_ALIGN,
+            zone: Zone::FSeg,
+        },
+    ];
+    c.extend(tables.pointers.iter().map(|p| Command::AddPointer {
+        dest: file_of(p.blob),
+        src: TABLES_FILE,
+        offset: p.offset,
+        size: p.size,
+    }));
+    c.extend(tables.checksums.iter().map(|k| Command::AddChecksum {
+        file: file_of(k.blob),
+        offset: k.offset,
+        start: k.start,
+        length: k.len,
+    }));
+    c
 }
 
 #[cfg(test)]
