@@ -2,5 +2,7 @@
 //! flash.
 //!
 //! - [`layout`]: the memory map and interrupt numbers (pure).
+//! - [`fdt`]: the device tree the ROM reads (pure).
 
+pub mod fdt;
 pub mod layout;
