@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+#[cfg(target_arch = "x86_64")]
 use crate::config::HypervisorConfig;
 pub use crate::devices::virtio::block::DiskConfig;
+#[cfg(target_arch = "x86_64")]
 use crate::vmm::Vmm;
 
 /// Boot options that are not part of the configuration file.
