@@ -3,6 +3,11 @@
 //!
 //! - [`layout`]: the memory map and interrupt numbers (pure).
 //! - [`fdt`]: the device tree the ROM reads (pure).
+//! - `gic`, `vcpu` (aarch64 hosts only): the in-kernel GIC and the vCPUs' boot state.
 
 pub mod fdt;
+#[cfg(target_arch = "aarch64")]
+pub mod gic;
 pub mod layout;
+#[cfg(target_arch = "aarch64")]
+pub mod vcpu;

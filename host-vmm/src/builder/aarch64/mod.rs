@@ -3,6 +3,7 @@
 //! fw_cfg and the hardware from the device tree.
 //!
 //! - [`tables`]: the DSDT, ACPI tables, command line and fw_cfg items (pure).
+//! - `vm` (aarch64 hosts only): [`build_vm`], the assembly.
 
 pub mod tables;
 
@@ -10,19 +11,4 @@ pub mod tables;
 pub use vm::{build_vm, BuildError};
 
 #[cfg(target_arch = "aarch64")]
-mod vm {
-    use crate::builder::BootOptions;
-    use crate::config::HypervisorConfig;
-    use crate::vmm::Vmm;
-
-    /// Why the VM could not be built.
-    #[derive(Debug, thiserror::Error)]
-    pub enum BuildError {
-        #[error("aarch64 boot not implemented yet")]
-        NotImplemented,
-    }
-
-    pub fn build_vm(_cfg: &HypervisorConfig, _opts: &BootOptions) -> Result<Vmm, BuildError> {
-        Err(BuildError::NotImplemented)
-    }
-}
+mod vm;
