@@ -114,6 +114,24 @@ impl Vm {
     /// the region mapped for its life. Use a slot number no RAM slot takes
     /// (e.g. the last one, `kvm().get_nr_memslots() - 1`).
     pub fn add_rom_slot(&self, slot: u32, region: GuestRegionMmap) -> Result<(), KvmError> {
+        // SAFETY: the region is kept in `self.roms` for as long as this VM
+        // exists, so it outlives the slot.
+        unsafe { self.map_readonly(slot, &region) }?;
+        self.roms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(region);
+        Ok(())
+    }
+
+    /// Map `region` as read-only KVM memory slot `slot` (guest writes exit
+    /// as MMIO); undo with [`Vm::remove_memory_slot`].
+    ///
+    /// # Safety
+    ///
+    /// `region` must stay mapped until the slot is removed or the VM is
+    /// dropped: KVM keeps using its host address.
+    pub unsafe fn map_readonly(&self, slot: u32, region: &GuestRegionMmap) -> Result<(), KvmError> {
         let addr = region.start_addr().0;
         let host = region
             .get_host_address(vm_memory::MemoryRegionAddress(0))
@@ -129,15 +147,11 @@ impl Vm {
             userspace_addr: host as u64,
         };
         // SAFETY: `host` is the start of a live mapping of `region.len()`
-        // bytes owned by `region`, which is kept in `self.roms` (below) for
-        // as long as this VM exists; KVM refuses a slot overlapping another.
+        // bytes, kept mapped while the slot exists (this function's contract);
+        // KVM refuses a slot overlapping another.
         unsafe { self.fd.set_user_memory_region(r) }
             .map_err(ioctl("KVM_SET_USER_MEMORY_REGION (read-only)"))?;
-        self.roms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(region);
-        tracing::debug!(
+        tracing::trace!(
             slot,
             addr = format_args!("{addr:#x}"),
             "read-only memory slot"
