@@ -196,7 +196,7 @@ pub fn device_tree(cfg: &FdtConfig) -> Result<Vec<u8>, FdtError> {
             layout::FLASH0_BASE,
             layout::FLASH_BANK_SIZE,
             layout::FLASH1_BASE,
-            layout::FLASH_BANK_SIZE,
+            layout::FLASH1_SIZE,
         ],
     )?;
     f.property_u32("bank-width", FLASH_BANK_WIDTH)?;

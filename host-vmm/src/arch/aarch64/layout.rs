@@ -37,6 +37,11 @@ pub const FLASH0_BASE: u64 = 0;
 pub const FLASH1_BASE: u64 = 0x0400_0000;
 /// Each flash bank's window (QEMU virt: 64 MiB each).
 pub const FLASH_BANK_SIZE: u64 = 64 * MIB;
+/// Bytes of the variable store behind flash1 (four erase blocks): EDK2's
+/// ArmVirtQemu keeps its variables, fault-tolerant-write working area and
+/// spare area in the first 768 KiB. The guest reads it straight from a
+/// read-only memory slot in read-array mode, so this is what the host maps.
+pub const FLASH1_SIZE: u64 = 4 * FLASH_SECTOR_SIZE;
 /// Erase block of the CFI flash (QEMU virt's `VIRT_FLASH_SECTOR_SIZE`; EDK2's
 /// `QEMU_NOR_BLOCK_SIZE`).
 pub const FLASH_SECTOR_SIZE: u64 = 256 * KIB;
@@ -294,6 +299,8 @@ const _: () = {
     assert!(GED_SPI < VIRTIO_MMIO_SPI_BASE && RTC_SPI != UART_SPI);
     assert!(FLASH1_BASE == FLASH0_BASE + FLASH_BANK_SIZE);
     assert!(FLASH_BANK_SIZE % FLASH_SECTOR_SIZE == 0);
+    assert!(FLASH1_SIZE % FLASH_SECTOR_SIZE == 0 && FLASH1_SIZE >= 0xc_0000);
+    assert!(FLASH1_SIZE <= FLASH_BANK_SIZE);
     assert!(RAM_BASE % GIB == 0);
 };
 

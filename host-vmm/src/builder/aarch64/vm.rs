@@ -196,6 +196,7 @@ pub fn build_vm(cfg: &HypervisorConfig, opts: &BootOptions) -> Result<Vmm, Build
         vcpus.push(Vcpu { index, fd });
     }
     let gic = gic::create_gic(vm.fd())?;
+    let vm = Arc::new(vm);
 
     // Devices on the MMIO bus.
     let exit = ExitSignal::new();
@@ -216,14 +217,17 @@ pub fn build_vm(cfg: &HypervisorConfig, opts: &BootOptions) -> Result<Vmm, Build
         board::RTC_BASE,
         board::RTC_SIZE,
     )?;
-    // A fresh variable store per VM: erased, EDK2 formats it; never the system's.
-    let vars = CfiFlash::erased(board::FLASH_BANK_SIZE as usize).map_err(BuildError::Flash)?;
+    // A fresh variable store per VM: erased, EDK2 formats it; never the
+    // system's. Its array is mapped read-only while in read-array mode.
+    let mut vars = CfiFlash::erased(board::FLASH1_SIZE as usize).map_err(BuildError::Flash)?;
+    let mirror_slot = rom_slot.saturating_sub(1);
+    vars.set_mirror(Box::new(RomdMirror::new(vm.clone(), mirror_slot)?));
     add_mmio(
         &mut mmio,
         "flash variable store",
         vars,
         board::FLASH1_BASE,
-        board::FLASH_BANK_SIZE,
+        board::FLASH1_SIZE,
     )?;
 
     let mut virtio = Vec::new();
@@ -296,7 +300,6 @@ pub fn build_vm(cfg: &HypervisorConfig, opts: &BootOptions) -> Result<Vmm, Build
     }
 
     // Memory hot-plug: DIMMs above the boot RAM, the controller and the GED.
-    let vm = Arc::new(vm);
     let hotplug = if cfg.memory_slots > 0 {
         let region = memory_layout::hotplug_region(&HotplugLayoutInput {
             boot_bytes: mem_bytes,
@@ -397,6 +400,65 @@ fn rom_region(rom: &[u8], size: u64) -> Result<GuestRegionMmap, BuildError> {
         .write_slice(rom, vm_memory::MemoryRegionAddress(0))
         .map_err(|e| BuildError::RomMap(e.to_string()))?;
     Ok(region)
+}
+
+/// The variable store's array as a read-only memory slot while the flash is
+/// in read-array mode (QEMU's "ROMD"): the guest's loads, load-pairs
+/// included, read memory; in the other modes the slot is gone and reads
+/// exit to the device, which answers with its status.
+struct RomdMirror {
+    vm: Arc<Vm>,
+    region: GuestRegionMmap,
+    slot: u32,
+    mapped: bool,
+}
+
+impl RomdMirror {
+    fn new(vm: Arc<Vm>, slot: u32) -> Result<Self, BuildError> {
+        let region = vm_memory::MmapRegion::new(board::FLASH1_SIZE as usize)
+            .map_err(|e| BuildError::RomMap(e.to_string()))?;
+        let region = GuestRegionMmap::new(region, GuestAddress(board::FLASH1_BASE))
+            .ok_or_else(|| BuildError::RomMap("the variable store's range overflows".into()))?;
+        Ok(RomdMirror {
+            vm,
+            region,
+            slot,
+            mapped: false,
+        })
+    }
+}
+
+impl crate::devices::firmware::FlashMirror for RomdMirror {
+    fn update(&mut self, offset: usize, data: &[u8]) {
+        // The flash checks offsets against its size, which is the region's.
+        let _ = self
+            .region
+            .write_slice(data, vm_memory::MemoryRegionAddress(offset as u64));
+    }
+
+    fn array_mode(&mut self, on: bool) {
+        let result = if on && !self.mapped {
+            // SAFETY: `self.region` stays mapped until the slot is removed,
+            // here or in `drop`.
+            unsafe { self.vm.map_readonly(self.slot, &self.region) }
+        } else if !on && self.mapped {
+            self.vm.remove_memory_slot(self.slot, board::FLASH1_BASE)
+        } else {
+            return;
+        };
+        match result {
+            Ok(()) => self.mapped = on,
+            Err(e) => tracing::warn!("flash variable store: cannot switch read-array mapping: {e}"),
+        }
+    }
+}
+
+impl Drop for RomdMirror {
+    fn drop(&mut self) {
+        if self.mapped {
+            let _ = self.vm.remove_memory_slot(self.slot, board::FLASH1_BASE);
+        }
+    }
 }
 
 /// Put `device` behind a virtio-mmio transport in slot `index`: window,

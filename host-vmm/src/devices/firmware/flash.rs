@@ -51,6 +51,19 @@ pub const CMD_BUFFERED_PROGRAM: u8 = 0xe8;
 pub const CMD_LOCK: u8 = 0x60;
 pub const CMD_CONFIRM: u8 = 0xd0;
 
+/// A copy of the array the guest reads directly while the bank is in
+/// read-array mode, as QEMU's "ROMD" mode does: the VMM maps it as a
+/// read-only memory slot then, and unmaps it in the other modes so that
+/// status and query reads reach the device. EDK2 copies the variable store
+/// with load-pair instructions, which KVM cannot hand to userspace as MMIO,
+/// so array reads must not exit.
+pub trait FlashMirror: Send {
+    /// The bytes from `offset` are now `data` (after a program or an erase).
+    fn update(&mut self, offset: usize, data: &[u8]);
+    /// The bank entered (`true`) or left (`false`) read-array mode.
+    fn array_mode(&mut self, on: bool);
+}
+
 /// Why a flash image cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlashError {
@@ -95,6 +108,7 @@ pub struct CfiFlash {
     status: u8,
     cfi: [u8; 0x40],
     read_only: bool,
+    mirror: Option<Box<dyn FlashMirror>>,
 }
 
 impl CfiFlash {
@@ -110,6 +124,7 @@ impl CfiFlash {
             status: 0,
             cfi: cfi_table(len),
             read_only: false,
+            mirror: None,
         })
     }
 
@@ -132,6 +147,23 @@ impl CfiFlash {
             f.sectors[i] = Some(block);
         }
         Ok(f)
+    }
+
+    /// Keep `mirror` in step: it gets the whole array now, every change,
+    /// and every switch into or out of read-array mode.
+    pub fn set_mirror(&mut self, mut mirror: Box<dyn FlashMirror>) {
+        let mut block = vec![0xffu8; SECTOR_SIZE];
+        for (i, s) in self.sectors.iter().enumerate() {
+            match s {
+                Some(data) => mirror.update(i * SECTOR_SIZE, data),
+                None => {
+                    block.fill(0xff);
+                    mirror.update(i * SECTOR_SIZE, &block);
+                }
+            }
+        }
+        mirror.array_mode(self.state == State::ReadArray);
+        self.mirror = Some(mirror);
     }
 
     /// Refuse every program and erase (status reports the error).
@@ -174,12 +206,17 @@ impl CfiFlash {
         if end > len {
             return false;
         }
+        let mut now = Vec::with_capacity(data.len());
         for (i, &b) in data.iter().enumerate() {
             // Below `len`, which is a usize: no truncation.
             let off = (offset + i as u64) as usize;
             let block = self.sectors[off / SECTOR_SIZE]
                 .get_or_insert_with(|| vec![0xffu8; SECTOR_SIZE].into_boxed_slice());
             block[off % SECTOR_SIZE] &= b;
+            now.push(block[off % SECTOR_SIZE]);
+        }
+        if let Some(m) = self.mirror.as_mut() {
+            m.update(offset as usize, &now);
         }
         true
     }
@@ -191,6 +228,10 @@ impl CfiFlash {
         {
             Some(s) => {
                 *s = None;
+                if let Some(m) = self.mirror.as_mut() {
+                    let start = (offset as usize) / SECTOR_SIZE * SECTOR_SIZE;
+                    m.update(start, &vec![0xffu8; SECTOR_SIZE]);
+                }
                 true
             }
             None => false,
@@ -250,6 +291,18 @@ impl CfiFlash {
 }
 
 impl CfiFlash {
+    /// A guest write, and the mirror told when it changed the read mode.
+    fn write_and_track(&mut self, offset: u64, data: &[u8]) {
+        let was_array = self.state == State::ReadArray;
+        self.write_value(offset, data);
+        let is_array = self.state == State::ReadArray;
+        if was_array != is_array {
+            if let Some(m) = self.mirror.as_mut() {
+                m.array_mode(is_array);
+            }
+        }
+    }
+
     fn write_value(&mut self, offset: u64, data: &[u8]) {
         let cmd = data.first().copied().unwrap_or(0);
         match self.state {
@@ -392,7 +445,7 @@ impl BusDevice for CfiFlash {
         if data.is_empty() || data.len() > 8 {
             return;
         }
-        self.write_value(offset, data);
+        self.write_and_track(offset, data);
     }
 }
 
@@ -564,6 +617,48 @@ mod tests {
                 bank: BANK
             })
         );
+    }
+
+    /// Records what the mirror is told.
+    #[derive(Clone, Default)]
+    struct Mirror(std::sync::Arc<std::sync::Mutex<(Vec<u8>, Vec<bool>)>>);
+
+    impl FlashMirror for Mirror {
+        fn update(&mut self, offset: usize, data: &[u8]) {
+            let mut g = self.0.lock().unwrap();
+            if g.0.len() < offset + data.len() {
+                g.0.resize(offset + data.len(), 0);
+            }
+            g.0[offset..offset + data.len()].copy_from_slice(data);
+        }
+        fn array_mode(&mut self, on: bool) {
+            self.0.lock().unwrap().1.push(on);
+        }
+    }
+
+    #[test]
+    fn test_flash_mirror_follows_the_array_and_the_read_mode() {
+        let mut f = CfiFlash::with_image(BANK, &[0x12, 0x34]).unwrap();
+        let m = Mirror::default();
+        f.set_mirror(Box::new(m.clone()));
+        assert_eq!(m.0.lock().unwrap().0.len(), BANK);
+        assert_eq!(&m.0.lock().unwrap().0[..3], &[0x12, 0x34, 0xff]);
+        assert_eq!(m.0.lock().unwrap().1, [true]);
+        // Program: leaves array mode, the mirror sees the new bytes; read array: back.
+        cmd(&mut f, 8, CMD_PROGRAM);
+        f.write(0, 8, &0x0f0fu16.to_le_bytes());
+        cmd(&mut f, 0, CMD_READ_ARRAY);
+        assert_eq!(&m.0.lock().unwrap().0[8..10], &[0x0f, 0x0f]);
+        assert_eq!(m.0.lock().unwrap().1, [true, false, true]);
+        // Erase: the block reads as ones in the mirror.
+        cmd(&mut f, 0, CMD_BLOCK_ERASE);
+        cmd(&mut f, 0, CMD_CONFIRM);
+        cmd(&mut f, 0, CMD_READ_ARRAY);
+        assert_eq!(&m.0.lock().unwrap().0[..2], &[0xff, 0xff]);
+        assert_eq!(m.0.lock().unwrap().1, [true, false, true, false, true]);
+        // A read-array command in read-array mode changes nothing.
+        cmd(&mut f, 0, CMD_READ_ARRAY);
+        assert_eq!(m.0.lock().unwrap().1.len(), 5);
     }
 
     #[test]

@@ -8,5 +8,5 @@ pub mod flash;
 pub mod fuzzing;
 pub mod fw_cfg;
 
-pub use flash::CfiFlash;
+pub use flash::{CfiFlash, FlashMirror};
 pub use fw_cfg::FwCfg;

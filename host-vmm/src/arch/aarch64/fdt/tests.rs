@@ -138,7 +138,7 @@ fn test_fdt_devices_the_rom_needs() {
     assert_eq!(flash["compatible"], b"cfi-flash\0");
     assert_eq!(
         u64s(&flash["reg"]),
-        [0, 0x0400_0000, 0x0400_0000, 0x0400_0000]
+        [0, 0x0400_0000, 0x0400_0000, layout::FLASH1_SIZE]
     );
     assert_eq!(cells(&flash["bank-width"]), [4]);
     let v = &t["/virtio_mmio@a000000"];
