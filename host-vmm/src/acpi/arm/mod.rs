@@ -96,7 +96,9 @@ pub struct Pointer {
 }
 
 /// A checksum the firmware recomputes after patching: the byte at
-/// `offset` makes `[start, start + len)` of `blob` sum to 0.
+/// `offset` makes `[start, start + len)` of `blob` sum to 0. The firmware
+/// sums the range as it is, that byte included (EDK2's
+/// `CalculateCheckSum8`), so the blobs hold 0 there, as QEMU's do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checksum {
     pub blob: Blob,
@@ -210,6 +212,16 @@ pub fn create_tables(
         start: 0,
         len: root::RSDP_LEN as u32,
     });
+    // The firmware computes each checksum over its range as it finds it:
+    // the checksum bytes must be 0 until then.
+    let mut rsdp = rsdp;
+    for c in &checksums {
+        let b = match c.blob {
+            Blob::Rsdp => &mut rsdp,
+            Blob::Tables => &mut blob,
+        };
+        b[c.offset as usize] = 0;
+    }
     Ok(FirmwareTables {
         rsdp,
         tables: blob,
@@ -228,7 +240,8 @@ fn table_len(bytes: &[u8]) -> u32 {
 
 impl FirmwareTables {
     /// The blobs as the firmware leaves them once it placed the tables blob
-    /// at `tables_addr`: every pointer patched, every checksum recomputed.
+    /// at `tables_addr`: every pointer patched, every checksum computed as
+    /// EDK2 does (over the range as it is, the checksum byte included).
     pub fn link(&self, tables_addr: u64) -> (Vec<u8>, Vec<u8>) {
         let mut rsdp = self.rsdp.clone();
         let mut tables = self.tables.clone();
@@ -249,7 +262,6 @@ impl FirmwareTables {
                 Blob::Rsdp => &mut rsdp,
                 Blob::Tables => &mut tables,
             };
-            b[c.offset as usize] = 0;
             let range = &b[c.start as usize..(c.start + c.len) as usize];
             b[c.offset as usize] = 0u8.wrapping_sub(byte_sum(range));
         }

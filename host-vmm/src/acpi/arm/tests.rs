@@ -75,7 +75,15 @@ fn test_arm_tables_link_like_the_firmware() {
             String::from_utf8_lossy(sig)
         );
     }
-    // Unlinked, every pointer holds an offset inside the tables blob.
+    // Unlinked, every checksum byte is 0 (the firmware sums the range with
+    // it) and every pointer holds an offset inside the tables blob.
+    for c in &t.checksums {
+        let b = match c.blob {
+            Blob::Rsdp => &t.rsdp,
+            Blob::Tables => &t.tables,
+        };
+        assert_eq!(b[c.offset as usize], 0, "{c:?}");
+    }
     for p in &t.pointers {
         let b = match p.blob {
             Blob::Rsdp => &t.rsdp,
