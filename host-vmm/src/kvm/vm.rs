@@ -35,8 +35,9 @@ const KVM_API_VERSION: i32 = 12;
 pub struct Vm {
     kvm: Kvm,
     fd: VmFd,
-    /// The memory of read-only slots (firmware ROMs), kept while the VM exists.
-    roms: std::sync::Mutex<Vec<GuestRegionMmap>>,
+    /// The memory of read-only slots (firmware ROMs, the flash's read-array
+    /// mapping), kept while the VM exists: dropped after `fd`.
+    roms: std::sync::Mutex<Vec<std::sync::Arc<GuestRegionMmap>>>,
 }
 
 impl Vm {
@@ -114,14 +115,21 @@ impl Vm {
     /// the region mapped for its life. Use a slot number no RAM slot takes
     /// (e.g. the last one, `kvm().get_nr_memslots() - 1`).
     pub fn add_rom_slot(&self, slot: u32, region: GuestRegionMmap) -> Result<(), KvmError> {
+        let region = std::sync::Arc::new(region);
+        self.keep_mapped(region.clone());
         // SAFETY: the region is kept in `self.roms` for as long as this VM
         // exists, so it outlives the slot.
-        unsafe { self.map_readonly(slot, &region) }?;
+        unsafe { self.map_readonly(slot, &region) }
+    }
+
+    /// Keep `region` mapped for as long as this VM exists (after its fd is
+    /// closed): a read-only slot of it may then come and go from any thread
+    /// without its removal having to come first.
+    pub fn keep_mapped(&self, region: std::sync::Arc<GuestRegionMmap>) {
         self.roms
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(region);
-        Ok(())
     }
 
     /// Map `region` as read-only KVM memory slot `slot` (guest writes exit
