@@ -408,7 +408,9 @@ fn rom_region(rom: &[u8], size: u64) -> Result<GuestRegionMmap, BuildError> {
 /// exit to the device, which answers with its status.
 struct RomdMirror {
     vm: Arc<Vm>,
-    region: GuestRegionMmap,
+    /// Also kept by the VM, for its whole life: no teardown order (and no
+    /// slot removal on a thread whose filter forbids it) is needed.
+    region: Arc<GuestRegionMmap>,
     slot: u32,
     mapped: bool,
 }
@@ -419,6 +421,8 @@ impl RomdMirror {
             .map_err(|e| BuildError::RomMap(e.to_string()))?;
         let region = GuestRegionMmap::new(region, GuestAddress(board::FLASH1_BASE))
             .ok_or_else(|| BuildError::RomMap("the variable store's range overflows".into()))?;
+        let region = Arc::new(region);
+        vm.keep_mapped(region.clone());
         Ok(RomdMirror {
             vm,
             region,
@@ -438,8 +442,8 @@ impl crate::devices::firmware::FlashMirror for RomdMirror {
 
     fn array_mode(&mut self, on: bool) {
         let result = if on && !self.mapped {
-            // SAFETY: `self.region` stays mapped until the slot is removed,
-            // here or in `drop`.
+            // SAFETY: the VM keeps `self.region` mapped for its whole life
+            // (`keep_mapped` in `new`), so it outlives the slot.
             unsafe { self.vm.map_readonly(self.slot, &self.region) }
         } else if !on && self.mapped {
             self.vm.remove_memory_slot(self.slot, board::FLASH1_BASE)
@@ -449,14 +453,6 @@ impl crate::devices::firmware::FlashMirror for RomdMirror {
         match result {
             Ok(()) => self.mapped = on,
             Err(e) => tracing::warn!("flash variable store: cannot switch read-array mapping: {e}"),
-        }
-    }
-}
-
-impl Drop for RomdMirror {
-    fn drop(&mut self) {
-        if self.mapped {
-            let _ = self.vm.remove_memory_slot(self.slot, board::FLASH1_BASE);
         }
     }
 }
