@@ -82,11 +82,11 @@ clean-cache:
 	rm -rf $${XDG_CACHE_HOME:-$$HOME/.cache}/host-vmm
 
 # Fuzz the guest-facing parsers (virtio-mmio registers, vsock and block queues, ACPI
-# hot-plug registers, agent log lines, API requests) for a bounded
+# hot-plug registers, fw_cfg and CFI flash registers, agent log lines, API requests) for a bounded
 # time each, with libFuzzer on nightly when this machine has it; otherwise the same
 # harnesses run on stable over the seed corpus plus seeded random inputs.
 FUZZ_SECS ?= 30
-FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers cpu_hotplug_registers log_lines api_requests
+FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers cpu_hotplug_registers log_lines api_requests fw_cfg_registers flash_commands
 fuzz:
 	@if cargo +nightly --version >/dev/null 2>&1; then \
 	    summary=$$(mktemp) && status=0 && \

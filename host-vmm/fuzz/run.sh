@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one fuzz target for a bounded time: ./run.sh TARGET SECONDS
 # Targets: fuzz_targets/*.rs (vsock_queues, mmio_registers, block_queues,
-# hotplug_registers, log_lines, api_requests). Needs a nightly toolchain
+# hotplug_registers, log_lines, api_requests, fw_cfg_registers, flash_commands). Needs a nightly toolchain
 # (`cargo +nightly`); uses `cargo fuzz` if installed, otherwise builds the
 # same libFuzzer binary directly with the flags cargo-fuzz uses. The
 # committed seeds in corpus/TARGET are read, new inputs go to

@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+#[cfg(target_arch = "x86_64")]
 use crate::config::HypervisorConfig;
 pub use crate::devices::virtio::block::DiskConfig;
+#[cfg(target_arch = "x86_64")]
 use crate::vmm::Vmm;
 
 /// Boot options that are not part of the configuration file.
@@ -28,21 +30,8 @@ pub use x86_64::{build_vm, BuildError};
 #[cfg(target_arch = "aarch64")]
 pub use aarch64::{build_vm, BuildError};
 
-#[cfg(target_arch = "aarch64")]
-mod aarch64 {
-    use super::*;
-
-    /// Why the VM could not be built.
-    #[derive(Debug, thiserror::Error)]
-    pub enum BuildError {
-        #[error("aarch64 boot not implemented yet")]
-        NotImplemented,
-    }
-
-    pub fn build_vm(_cfg: &HypervisorConfig, _opts: &BootOptions) -> Result<Vmm, BuildError> {
-        Err(BuildError::NotImplemented)
-    }
-}
+/// The aarch64 board: its pure parts (DSDT, fw_cfg items) build everywhere.
+pub mod aarch64;
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {

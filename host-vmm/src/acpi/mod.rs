@@ -10,7 +10,11 @@
 //! is hardware-reduced ACPI: power-off and reset go through the three I/O
 //! ports of [`AcpiPorts`]. The table bytes are plain data, so this module
 //! builds and tests on every architecture.
+//!
+//! [`arm`]: the aarch64 board's tables (FADT with PSCI, MADT with the GIC,
+//! GTDT, SPCR), built relocatable for the UEFI ROM, which installs them.
 
+pub mod arm;
 mod build;
 pub mod cpu_hotplug;
 pub mod dsdt;
@@ -22,7 +26,7 @@ pub mod root;
 pub mod sdt;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The AML builder (Device, Name, Method, Package, ResourceTemplate,
 /// Memory32Fixed, IO, Interrupt, OpRegion, Field, ...) used for the DSDT.

@@ -60,6 +60,16 @@ impl Sdt {
         Sdt { signature, bytes }
     }
 
+    /// Bytes so far, header included.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never: the header is always there.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// Grows the table with zeroes to `len` bytes (header included).
     pub fn zero_fill_to(&mut self, len: usize) {
         if self.bytes.len() < len {

@@ -262,9 +262,9 @@ impl Vcpu {
         {
             crate::arch::x86_64::vcpu::dump_registers(&self.fd)
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
         {
-            String::from("(register dump not implemented on this architecture)")
+            crate::arch::aarch64::vcpu::dump_registers(&self.fd)
         }
     }
 }

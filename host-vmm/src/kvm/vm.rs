@@ -35,6 +35,9 @@ const KVM_API_VERSION: i32 = 12;
 pub struct Vm {
     kvm: Kvm,
     fd: VmFd,
+    /// The memory of read-only slots (firmware ROMs, the flash's read-array
+    /// mapping), kept while the VM exists: dropped after `fd`.
+    roms: std::sync::Mutex<Vec<std::sync::Arc<GuestRegionMmap>>>,
 }
 
 impl Vm {
@@ -46,7 +49,11 @@ impl Vm {
             return Err(KvmError::ApiVersion(version));
         }
         let fd = kvm.create_vm().map_err(ioctl("KVM_CREATE_VM"))?;
-        Ok(Vm { kvm, fd })
+        Ok(Vm {
+            kvm,
+            fd,
+            roms: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn kvm(&self) -> &Kvm {
@@ -99,6 +106,63 @@ impl Vm {
             addr = format_args!("{addr:#x}"),
             size = region.len(),
             "memory slot"
+        );
+        Ok(())
+    }
+
+    /// Register `region` as read-only KVM memory slot `slot` (a firmware ROM:
+    /// the guest reads and executes it, its writes exit as MMIO). The VM keeps
+    /// the region mapped for its life. Use a slot number no RAM slot takes
+    /// (e.g. the last one, `kvm().get_nr_memslots() - 1`).
+    pub fn add_rom_slot(&self, slot: u32, region: GuestRegionMmap) -> Result<(), KvmError> {
+        let region = std::sync::Arc::new(region);
+        self.keep_mapped(region.clone());
+        // SAFETY: the region is kept in `self.roms` for as long as this VM
+        // exists, so it outlives the slot.
+        unsafe { self.map_readonly(slot, &region) }
+    }
+
+    /// Keep `region` mapped for as long as this VM exists (after its fd is
+    /// closed): a read-only slot of it may then come and go from any thread
+    /// without its removal having to come first.
+    pub fn keep_mapped(&self, region: std::sync::Arc<GuestRegionMmap>) {
+        self.roms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(region);
+    }
+
+    /// Map `region` as read-only KVM memory slot `slot` (guest writes exit
+    /// as MMIO); undo with [`Vm::remove_memory_slot`].
+    ///
+    /// # Safety
+    ///
+    /// `region` must stay mapped until the slot is removed or the VM is
+    /// dropped: KVM keeps using its host address.
+    pub unsafe fn map_readonly(&self, slot: u32, region: &GuestRegionMmap) -> Result<(), KvmError> {
+        let addr = region.start_addr().0;
+        let host = region
+            .get_host_address(vm_memory::MemoryRegionAddress(0))
+            .map_err(|_| KvmError::Region {
+                addr,
+                reason: "no host mapping",
+            })?;
+        let r = kvm_bindings::kvm_userspace_memory_region {
+            slot,
+            flags: kvm_bindings::KVM_MEM_READONLY,
+            guest_phys_addr: addr,
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+        };
+        // SAFETY: `host` is the start of a live mapping of `region.len()`
+        // bytes, kept mapped while the slot exists (this function's contract);
+        // KVM refuses a slot overlapping another.
+        unsafe { self.fd.set_user_memory_region(r) }
+            .map_err(ioctl("KVM_SET_USER_MEMORY_REGION (read-only)"))?;
+        tracing::trace!(
+            slot,
+            addr = format_args!("{addr:#x}"),
+            "read-only memory slot"
         );
         Ok(())
     }

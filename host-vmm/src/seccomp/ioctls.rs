@@ -52,6 +52,10 @@ pub const KVM_SET_FPU: u64 = ioc(IOC_WRITE, 0x8d, size_of::<kvm_bindings::kvm_fp
 pub const KVM_GET_ONE_REG: u64 = ioc(IOC_WRITE, 0xab, size_of::<kvm_bindings::kvm_one_reg>());
 
 /// The vCPU threads' ioctls: KVM_RUN, and reading registers for the dump after a failure.
+/// On aarch64 also KVM_SET_USER_MEMORY_REGION: the UEFI variable store's flash maps its
+/// array as a read-only slot in read-array mode and unmaps it while a command runs (QEMU's
+/// "ROMD"), and the guest's command write that switches it arrives as an MMIO exit on a
+/// vCPU thread (`builder::aarch64`'s `RomdMirror`).
 pub fn vcpu() -> Vec<u64> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -59,7 +63,7 @@ pub fn vcpu() -> Vec<u64> {
     }
     #[cfg(target_arch = "aarch64")]
     {
-        vec![KVM_RUN, KVM_GET_ONE_REG]
+        vec![KVM_RUN, KVM_GET_ONE_REG, KVM_SET_USER_MEMORY_REGION]
     }
 }
 

@@ -94,8 +94,10 @@ fn test_vcpu_ioctls_are_only_run_and_register_reads() {
     for req in ioctls::vcpu() {
         assert!(l.allows(libc::SYS_ioctl, ioctl(req)));
     }
+    // aarch64's vCPUs switch the variable store's read-array slot (see ioctls::vcpu).
+    #[cfg(target_arch = "x86_64")]
+    assert!(!l.allows(libc::SYS_ioctl, ioctl(ioctls::KVM_SET_USER_MEMORY_REGION)));
     for req in [
-        ioctls::KVM_SET_USER_MEMORY_REGION,
         ioctls::KVM_IRQFD,
         ioctls::KVM_IOEVENTFD,
         0xae01, // KVM_CREATE_VM

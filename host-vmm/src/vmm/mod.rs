@@ -1,7 +1,5 @@
 //! A running VM: one thread per vCPU, and how the guest ended.
 
-#[cfg(all(test, target_arch = "x86_64"))]
-mod cpu_hotplug_tests;
 pub mod stop_signals;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;

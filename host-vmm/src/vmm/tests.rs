@@ -3,6 +3,9 @@
 //! reset, write to the console or triple-fault. These need /dev/kvm and
 //! fail (not skip) without it.
 
+/// vCPU hot-plug on real vCPUs (`tests/cpu_hotplug.rs`).
+mod cpu_hotplug;
+
 use std::path::{Path, PathBuf};
 
 use crate::arch::x86_64::test_utils::{stub_bzimage, HALT_LOOP};

@@ -2,6 +2,6 @@
 
 mod aml_blocks;
 mod iasl;
-pub(super) mod iasl_util;
+pub(crate) mod iasl_util;
 mod structure;
 mod validation;
