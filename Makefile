@@ -10,7 +10,7 @@ HOST_VMM := $(TARGET)/debug/host-vmm
 .PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
         check-lock check-aarch64 fuzz test-rootfs test-e2e test-harness testhost bench clean-cache \
         rootfs-test soak kernel-aarch64 rootfs-aarch64 build-aarch64 testhost-kernel-aarch64 \
-        test-aarch64 testhost-aarch64
+        test-aarch64 testhost-aarch64 test-rootfs-aarch64
 
 help:
 	@echo "make run             set up everything, boot a VM and run a container in it"
@@ -26,6 +26,7 @@ help:
 	@echo "make kernel ARCH=aarch64 (kernel-aarch64)  the arm64 guest kernel (EFI-stub Image) -> $(KERNEL_DIR)/guest-aarch64/"
 	@echo "make rootfs ARCH=aarch64 (rootfs-aarch64)  the static aarch64 agent and its initramfs -> $(TARGET)/rootfs-aarch64/"
 	@echo "make build-aarch64   host-vmm for aarch64 (Debian's Rust) -> $(TARGET)/aarch64-unknown-linux-gnu/debug/host-vmm"
+	@echo "make test-rootfs-aarch64  boot the arm64 kernel + initramfs through the UEFI ROM under QEMU TCG"
 	@echo "make test-aarch64    the ARM64 scenarios (tests/scenarios-aarch64/) in the ARM64 test host"
 	@echo "make testhost-aarch64 SCRIPT=path/to/script.sh   run a script inside the ARM64 test host"
 
@@ -55,6 +56,11 @@ kernel-aarch64:
 # default container image is Debian's busybox-static:arm64.
 rootfs-aarch64:
 	rootfs/build.sh --arch aarch64
+
+# The arm64 initramfs booted through Debian's UEFI ROM under qemu-system-aarch64 TCG (QEMU's
+# ACPI tables): AGENT_READY with 2 CPUs, PSCI power-off. The guest artifacts without host-vmm.
+test-rootfs-aarch64: rootfs-aarch64 kernel-aarch64
+	rootfs/smoke-qemu.sh --arch aarch64
 
 # host-vmm for aarch64, where tests/testhost --arch aarch64 looks for it (HOST_VMM overrides).
 build-aarch64:

@@ -247,7 +247,8 @@ def share_dirs(root="/"):
 def qemu_command(qemu, kernel, initrd, run, mem, smp):
     append = "console=ttyAMA0 quiet panic=-1"
     return [
-        qemu, "-accel", "tcg", "-M", MACHINE, "-cpu", os.environ.get("TESTHOST_CPU_ARM64", CPU),
+        qemu, "-accel", "tcg", "-M", os.environ.get("TESTHOST_MACHINE_ARM64", MACHINE),
+        "-cpu", os.environ.get("TESTHOST_CPU_ARM64", CPU),
         "-smp", str(smp), "-m", f"{mem}M", "-nographic", "-nic", "none", "-no-reboot",
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-fsdev", "local,path=/,security_model=none,readonly=on,multidevs=remap,id=hostroot",

@@ -40,7 +40,8 @@ Image, guest-kernel-config/build.sh guest-arm64), GUEST_INITRD (target/rootfs-aa
 GUEST_FIRMWARE (default /usr/share/qemu-efi-aarch64/QEMU_EFI.fd), HOST_VMM (default
 target/aarch64-unknown-linux-gnu/debug/host-vmm) and only busybox's tools; run-all's
 SCENARIOS_DIR defaults to tests/scenarios-aarch64. TESTHOST_KERNEL_ARM64 (an Image with
-everything built in), TESTHOST_BUSYBOX_ARM64 and TESTHOST_CPU_ARM64 replace its parts."""
+everything built in), TESTHOST_BUSYBOX_ARM64, TESTHOST_CPU_ARM64 and TESTHOST_MACHINE_ARM64
+(QEMU's -cpu and -M) replace its parts."""
 
 
 def _parser():
