@@ -233,6 +233,12 @@ def overlays(run, guest_kernel_path, initrd):
     return binds
 
 
+def not_shared():
+    """Path prefixes the view does not take from the host (a script there is copied)."""
+    return artifacts.NOT_SHARED + tuple(f"/{d}/" for d in sorted(SYSTEM_DIRS) if d != "usr") + (
+        "/usr/bin/", "/usr/sbin/", "/usr/lib/", "/usr/local/", "/usr/src/", "/usr/include/")
+
+
 def share_dirs(root="/"):
     """The host directories the view binds at their own paths."""
     dirs = []

@@ -115,10 +115,12 @@ def _interpreter(script):
     return words
 
 
-def write_launch(run, script, args, mode, env, busybox):
-    """Write run/launch.sh: exports, cd $REPO, exec the script. Returns its path."""
+def write_launch(run, script, args, mode, env, busybox, not_shared=NOT_SHARED):
+    """Write run/launch.sh: exports, cd $REPO, exec the script. Returns its path.
+
+    A script under a path the test host does not share (not_shared) is copied into run/."""
     script = script.resolve()
-    if mode == "nested" and str(script).startswith(NOT_SHARED):
+    if mode == "nested" and str(script).startswith(tuple(not_shared)):
         copy = run / f"script-{script.name}"
         shutil.copy2(script, copy)
         script = copy

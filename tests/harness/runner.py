@@ -140,7 +140,8 @@ def prepare_aarch64(mode, script, args, mem, smp):
     if not nested:
         launch = artifacts.write_launch(run, script, args, mode, env, bb)
         return run, [str(bb), "env", "-i", str(bb), "sh", str(launch)]
-    launch = artifacts.write_launch(run, script, args, mode, env, Path("/bin/busybox"))
+    launch = artifacts.write_launch(run, script, args, mode, env, Path("/bin/busybox"),
+                                    aarch64.not_shared())
     cpio, built = initramfs.build(aarch64.WORK, modules, busybox=bb, init_script=aarch64.INIT)
     log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
     keep = sorted({str(p) for p in (artifacts.REPO, Path(guest_kernel).parent, Path(initrd).parent,

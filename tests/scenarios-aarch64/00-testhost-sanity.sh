@@ -58,10 +58,12 @@ step "firmware: $GUEST_FIRMWARE ($(wc -c <"$GUEST_FIRMWARE") bytes): AArch64 UEF
 
 # The repository's configuration.toml names target/kernel/guest/vmlinux and
 # target/rootfs/initramfs.cpio: in this test host they are the arm64 artifacts.
+# (The same file: the same device and inode, through the view's symlinks and bind mounts.)
+same_file() { [ "$(stat -L -c %d:%i "$1" 2>/dev/null)" = "$(stat -L -c %d:%i "$2")" ]; }
 if [ "$TESTHOST_MODE" = nested ]; then
-    cmp -s "$REPO/target/kernel/guest/vmlinux" "$GUEST_KERNEL" ||
+    same_file "$REPO/target/kernel/guest/vmlinux" "$GUEST_KERNEL" ||
         fail "\$REPO/target/kernel/guest/vmlinux is not the arm64 guest kernel"
-    cmp -s "$REPO/target/rootfs/initramfs.cpio" "$GUEST_INITRD" ||
+    same_file "$REPO/target/rootfs/initramfs.cpio" "$GUEST_INITRD" ||
         fail "\$REPO/target/rootfs/initramfs.cpio is not the arm64 initramfs"
     step "configuration.toml's kernel and initrd paths name the arm64 artifacts"
 fi
