@@ -70,8 +70,8 @@ build-aarch64:
 
 # The ARM64 test host's kernel (Debian's linux-image-arm64) and userland (busybox-static:arm64).
 testhost-kernel-aarch64:
-	@python3 -m tests.harness.aarch64 testhost-kernel >/dev/null
-	@python3 -m tests.harness.aarch64 busybox >/dev/null
+	@python3 -B -m tests.harness.aarch64 testhost-kernel >/dev/null
+	@python3 -B -m tests.harness.aarch64 busybox >/dev/null
 
 # The ARM64 scenarios (tests/scenarios-aarch64/*.sh) in the ARM64 test host (qemu-system-aarch64
 # -M virt,virtualization=on, TCG; directly on an arm64 machine with /dev/kvm). Not in `make

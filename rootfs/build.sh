@@ -68,7 +68,7 @@ mkdir -m 0755 "$stage/.container-root"
 run_busybox() { "$busybox" "$@"; }
 if [ "$arch" = aarch64 ]; then
   if [ -z "${BUSYBOX:-}" ]; then
-    BUSYBOX=$(python3 -m tests.harness.aarch64 busybox) ||
+    BUSYBOX=$(python3 -B -m tests.harness.aarch64 busybox) ||
       { echo "error: cannot get Debian's busybox-static:arm64 (see above)" >&2; exit 1; }
   fi
   command -v qemu-aarch64-static >/dev/null ||
