@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Build the guest kernel (or the test-host kernel) from Debian's linux-source-6.12.
 #
-#   guest-kernel-config/build.sh [guest|testhost]
+#   guest-kernel-config/build.sh [guest|testhost|guest-arm64]
+#
+# Flavors: guest (x86_64: fragments/*.conf + fragments/x86_64/), testhost (the x86_64 guest's
+# fragments + testhost/), guest-arm64 (fragments/*.conf + fragments/arm64/, cross-built with
+# gcc-aarch64-linux-gnu: ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-).
 #
 # The result is cached under ${XDG_CACHE_HOME:-~/.cache}/host-vmm/kernel/<flavor>-<key>/,
-# where <key> hashes the fragments, the recipe version and the source package version, so a
-# given config is built once. The script prints the directory holding bzImage, vmlinux
-# and config on its last stdout line; progress goes to stderr.
+# where <key> hashes the flavor, the fragments, the recipe version and the source package
+# version, so a given config is built once. The script prints the directory holding the
+# kernel (x86_64: bzImage; arm64: Image, the EFI-stub PE image the UEFI ROM starts),
+# vmlinux and config on its last stdout line; progress goes to stderr.
 set -euo pipefail
 
 flavor=${1:-guest}
@@ -16,14 +21,21 @@ jobs=${JOBS:-$(nproc)}
 log() { printf '[kernel %s] %s\n' "$flavor" "$*" >&2; }
 
 case "$flavor" in
-  guest) fragments=("$here"/fragments/*.conf) ;;
-  testhost) fragments=("$here"/fragments/*.conf "$here"/testhost/*.conf) ;;
-  *) echo "error: unknown flavor '$flavor' (allowed: guest, testhost)" >&2; exit 2 ;;
+  guest) fragments=("$here"/fragments/*.conf "$here"/fragments/x86_64/*.conf) ;;
+  testhost) fragments=("$here"/fragments/*.conf "$here"/fragments/x86_64/*.conf "$here"/testhost/*.conf) ;;
+  guest-arm64) fragments=("$here"/fragments/*.conf "$here"/fragments/arm64/*.conf) ;;
+  *) echo "error: unknown flavor '$flavor' (allowed: guest, testhost, guest-arm64)" >&2; exit 2 ;;
+esac
+case "$flavor" in
+  *-arm64)
+    karch=arm64 image=Image cross=aarch64-linux-gnu- cross_pkg=gcc-aarch64-linux-gnu ;;
+  *)
+    karch=x86 image=bzImage cross="" cross_pkg="" ;;
 esac
 
 ensure_packages() {
   local missing=()
-  for p in linux-source-6.12 flex bison libelf-dev bc cpio ccache gcc make xz-utils libssl-dev; do
+  for p in linux-source-6.12 flex bison libelf-dev bc cpio ccache gcc make xz-utils libssl-dev $cross_pkg; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -39,11 +51,11 @@ ensure_packages
 src_version=$(dpkg-query -W -f '${Version}' linux-source-6.12)
 # Bump when the way the kernel is configured or built changes (not for cosmetic edits).
 recipe=1
-key=$( { cat "${fragments[@]}"; echo "$src_version recipe=$recipe"; } | sha256sum | cut -c1-16)
+key=$( { cat "${fragments[@]}"; echo "$src_version recipe=$recipe flavor=$flavor"; } | sha256sum | cut -c1-16)
 out="$cache/kernel/$flavor-$key"
 
 cache_hit() {
-  if [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ]; then
+  if [ -f "$out/$image" ] && [ -f "$out/vmlinux" ]; then
     log "cache hit: $out"
     echo "$out"
     exit 0
@@ -74,7 +86,7 @@ build="$cache/build/$flavor"
 mkdir -p "$build"
 export CCACHE_DIR="$cache/ccache"
 export CCACHE_MAXSIZE=2G
-kmake() { make -C "$srcdir" O="$build" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+kmake() { make -C "$srcdir" O="$build" ARCH="$karch" CROSS_COMPILE="$cross" CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"; }
 
 log "configuring: tinyconfig + ${#fragments[@]} fragments"
 rm -f "$build/.config"
@@ -104,9 +116,9 @@ if [ ${#dropped[@]} -gt 0 ]; then
 fi
 log "config verified: every requested =y is set and every requested off is off"
 
-log "building bzImage with $jobs jobs (first build about 6 minutes; ccache makes rebuilds fast)"
+log "building $image with $jobs jobs (first build about 6 minutes for x86_64, 15-25 for arm64; ccache makes rebuilds fast)"
 start=$(date +%s)
-kmake -j"$jobs" bzImage >"$build/build.log" 2>&1 &
+kmake -j"$jobs" "$image" >"$build/build.log" 2>&1 &
 pid=$!
 while kill -0 "$pid" 2>/dev/null; do
   sleep 15
@@ -122,9 +134,9 @@ log "built in $(( $(date +%s) - start ))s"
 
 tmp="$out.tmp.$$"
 rm -rf "$tmp" && mkdir -p "$tmp"
-cp "$build/arch/x86/boot/bzImage" "$tmp/bzImage"
+cp "$build/arch/$karch/boot/$image" "$tmp/$image"
 cp "$build/vmlinux" "$tmp/vmlinux"
 cp "$build/.config" "$tmp/config"
 rm -rf "$out" && mv "$tmp" "$out"
-log "bzImage $(du -h "$out/bzImage" | cut -f1), vmlinux $(du -h "$out/vmlinux" | cut -f1): $out"
+log "$image $(du -h "$out/$image" | cut -f1), vmlinux $(du -h "$out/vmlinux" | cut -f1): $out"
 echo "$out"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Build the static guest-agent (the guest's /init) and check that it really is static.
-# Usage: rootfs/build-agent.sh            (prints the binary's path on its last stdout line)
+# Usage: rootfs/build-agent.sh [--arch aarch64]  (prints the binary's path on its last stdout line)
+#   --arch aarch64: cross-built for aarch64-unknown-linux-gnu with Debian's Rust (/usr/bin/cargo,
+#   /usr/bin/rustc, libstd-rust-web-dev:arm64) and aarch64-linux-gnu-gcc as the linker, as
+#   .ci/check-aarch64 does (rustup's toolchain has no arm64 std here).
 # Env:   AGENT_TARGET (default x86_64-unknown-linux-gnu), CARGO (default cargo)
 #        AGENT_TEST_HOOKS=1: TEST BUILD with the crash hook (feature test-crash-hook), in its
 #        own target dir (target/agent-test-hooks) so it never replaces the production agent.
@@ -10,6 +13,23 @@ cd "$(dirname "$0")/.."
 
 target=${AGENT_TARGET:-x86_64-unknown-linux-gnu}
 cargo=${CARGO:-cargo}
+if [ "${1:-}" = --arch ]; then
+  case "${2:-}" in
+    x86_64) ;;
+    aarch64)
+      target=aarch64-unknown-linux-gnu
+      cargo=${CARGO:-/usr/bin/cargo}
+      for tool in /usr/bin/cargo /usr/bin/rustc aarch64-linux-gnu-gcc; do
+        command -v "$tool" >/dev/null ||
+          { echo "error: $tool not found: the aarch64 agent needs Debian's Rust and cross gcc (run .ci/install-deps)" >&2; exit 1; }
+      done
+      [ -d /usr/lib/rustlib/aarch64-unknown-linux-gnu ] ||
+        { echo "error: no arm64 Rust std (Debian package libstd-rust-web-dev:arm64; run .ci/install-deps)" >&2; exit 1; }
+      export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+      export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc ;;
+    *) echo "error: --arch ${2:-}: not one of x86_64, aarch64" >&2; exit 2 ;;
+  esac
+fi
 # crt-static gives a glibc binary with no interpreter. The flags go through the per-target
 # variable so host builds (build scripts, target/debug) keep theirs and are not rebuilt.
 target_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS

@@ -34,8 +34,9 @@ def log(msg):
     print(f"testhost: {msg}", file=sys.stderr, flush=True)
 
 
-def kernel(flavor, env_var):
-    """bzImage path: from $env_var if set, else from guest-kernel-config/build.sh."""
+def kernel(flavor, env_var, image="bzImage"):
+    """Kernel image path (bzImage; Image for arm64): from $env_var if set, else from
+    guest-kernel-config/build.sh FLAVOR."""
     given = os.environ.get(env_var)
     if given:
         path = Path(given).resolve()
@@ -48,10 +49,10 @@ def kernel(flavor, env_var):
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         raise HarnessError(f"cannot get the {flavor} kernel: {build} {flavor} failed "
-                           f"(exit {out.returncode}); set {env_var} to use a prebuilt bzImage")
-    path = Path(lines[-1]) / "bzImage"
+                           f"(exit {out.returncode}); set {env_var} to use a prebuilt {image}")
+    path = Path(lines[-1]) / image
     if not path.is_file():
-        raise HarnessError(f"{build} {flavor} printed {lines[-1]}, which holds no bzImage")
+        raise HarnessError(f"{build} {flavor} printed {lines[-1]}, which holds no {image}")
     log(f"{flavor} kernel: {path} ({time.monotonic() - t0:.1f} s)")
     return path
 
@@ -73,19 +74,19 @@ def testhost_kernel():
     return debian.image, modules
 
 
-def host_vmm():
-    path = Path(os.environ.get("HOST_VMM", TARGET / "debug" / "host-vmm"))
+def host_vmm(default=TARGET / "debug" / "host-vmm", how="cargo build -p host-vmm"):
+    path = Path(os.environ.get("HOST_VMM", default))
     path = path if path.is_absolute() else (REPO / path)
     if not path.is_file():
-        log(f"note: {path} does not exist yet (cargo build -p host-vmm); scripts that need it will fail")
+        log(f"note: {path} does not exist yet ({how}); scripts that need it will fail")
     return path
 
 
-def guest_initrd():
-    path = Path(os.environ.get("GUEST_INITRD", TARGET / "rootfs" / "initramfs.cpio"))
+def guest_initrd(default=TARGET / "rootfs" / "initramfs.cpio", how="make rootfs"):
+    path = Path(os.environ.get("GUEST_INITRD", default))
     path = path if path.is_absolute() else (REPO / path)
     if not path.is_file():
-        log(f"note: {path} does not exist yet (make rootfs); scripts that need it will fail")
+        log(f"note: {path} does not exist yet ({how}); scripts that need it will fail")
     return path
 
 
@@ -114,10 +115,12 @@ def _interpreter(script):
     return words
 
 
-def write_launch(run, script, args, mode, env, busybox):
-    """Write run/launch.sh: exports, cd $REPO, exec the script. Returns its path."""
+def write_launch(run, script, args, mode, env, busybox, not_shared=NOT_SHARED):
+    """Write run/launch.sh: exports, cd $REPO, exec the script. Returns its path.
+
+    A script under a path the test host does not share (not_shared) is copied into run/."""
     script = script.resolve()
-    if mode == "nested" and str(script).startswith(NOT_SHARED):
+    if mode == "nested" and str(script).startswith(tuple(not_shared)):
         copy = run / f"script-{script.name}"
         shutil.copy2(script, copy)
         script = copy
@@ -136,8 +139,8 @@ def write_launch(run, script, args, mode, env, busybox):
     return path
 
 
-def script_env(run, mode, guest_kernel, initrd, vmm):
-    return {
+def script_env(run, mode, guest_kernel, initrd, vmm, extra=None):
+    return dict({
         "PATH": f"{vmm.parent}:{SYSTEM_PATH}",
         "HOME": "/tmp",
         "TMPDIR": "/tmp",
@@ -148,4 +151,4 @@ def script_env(run, mode, guest_kernel, initrd, vmm):
         "GUEST_INITRD": initrd,
         "RESULTS": run / "results",
         "TESTHOST_MODE": mode,
-    }
+    }, **(extra or {}))

@@ -11,6 +11,13 @@ initramfs, where init.sh loads them in order.
 
 The cache is ${XDG_CACHE_HOME:-~/.cache}/host-vmm/testhost-debian/<package>_<version>/. When
 apt cannot be reached, the newest cached kernel is used.
+
+The ARM64 test host (tests/testhost --arch aarch64) runs `linux-image-arm64:arm64` the same
+way (cache testhost-debian-arm64/): KVM is built in there, 9p and virtio-pci are modules.
+`linux-image-cloud-arm64` would be a third of the download but has no 9p at all. The arm64
+test host's userland, `busybox-static:arm64`, is fetched the same way (`fetch_package`).
+
+    python3 -m tests.harness.debian_kernel --arch arm64
 """
 
 import os
@@ -19,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import HarnessError
@@ -30,9 +38,32 @@ MODULES = ("kvm-amd", "virtio_pci", "9pnet_virtio", "9p", "tun", "veth", "sch_in
            "act_mirred", "loop")
 
 
-def cache_root():
+class Flavor:
+    """Which Debian kernel package, for which test host, and the modules it loads."""
+
+    def __init__(self, meta, modules, cache_dir, arch_suffix=""):
+        self.meta = meta
+        self.modules = modules
+        self.cache_dir = cache_dir
+        self.arch_suffix = arch_suffix  # ":arm64" for a foreign architecture
+
+
+FLAVORS = {
+    "amd64": Flavor(META_PACKAGE, MODULES, "testhost-debian"),
+    # KVM is built into Debian's arm64 kernel; the rest as on amd64.
+    "arm64": Flavor("linux-image-arm64:arm64", ("virtio_pci", "9pnet_virtio", "9p", "tun", "veth",
+                                                "sch_ingress", "act_mirred", "loop"),
+                    "testhost-debian-arm64", ":arm64"),
+}
+
+
+def cache_base():
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "host-vmm" / "testhost-debian"
+    return base / "host-vmm"
+
+
+def cache_root(arch="amd64"):
+    return cache_base() / FLAVORS[arch].cache_dir
 
 
 def log(msg):
@@ -46,16 +77,44 @@ def _run(cmd, cwd=None):
         raise HarnessError(f"{cmd[0]}: {e}") from e
 
 
-def _resolve_package():
-    """(package, version) that linux-image-amd64 currently depends on, or None offline."""
-    out = _run(["apt-cache", "depends", META_PACKAGE])
+def _resolve_package(meta=META_PACKAGE):
+    """(package, version) that the meta package (linux-image-amd64) currently depends on, or
+    None offline."""
+    out = _run(["apt-cache", "depends", meta])
     if out.returncode != 0:
         return None
     names = [line.split(":", 1)[1].strip() for line in out.stdout.splitlines()
              if line.strip().startswith("Depends:") and "linux-image-" in line]
     if not names:
         return None
-    package = names[0]
+    return package_version(names[0])
+
+
+# apt-cache takes 2-10 s on a loaded machine; its answer is kept this long (per cache dir).
+RESOLVE_MEMO_SECS = 6 * 3600
+
+
+def memo_resolve(root, key, resolve):
+    """resolve() (a (package, version) or None), remembered in root/.resolved-KEY for
+    RESOLVE_MEMO_SECS so that every run does not ask apt-cache again; TESTHOST_APT_REFRESH=1
+    asks anyway."""
+    memo = root / f".resolved-{key.replace(':', '_')}"
+    try:
+        if (os.environ.get("TESTHOST_APT_REFRESH") != "1"
+                and time.time() - memo.stat().st_mtime < RESOLVE_MEMO_SECS):
+            package, version = memo.read_text().split()
+            return package, version
+    except (OSError, ValueError):
+        pass
+    resolved = resolve()
+    if resolved is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        memo.write_text(" ".join(resolved) + "\n")
+    return resolved
+
+
+def package_version(package):
+    """(package, candidate version) from apt-cache policy, or None."""
     out = _run(["apt-cache", "policy", package])
     version = None
     for line in out.stdout.splitlines():
@@ -69,8 +128,9 @@ def _resolve_package():
 class Kernel:
     """An unpacked kernel package: the bzImage and the modules tree."""
 
-    def __init__(self, root):
+    def __init__(self, root, modules=MODULES):
         self.root = root
+        self.modules = modules
         images = sorted(root.glob("boot/vmlinuz-*"))
         if not images:
             raise HarnessError(f"{root}: no boot/vmlinuz-* in the unpacked kernel package")
@@ -85,8 +145,9 @@ class Kernel:
             index[path.name[:-3].replace("-", "_")] = path
         return index
 
-    def load_order(self, wanted=MODULES):
-        """The .ko files to load for `wanted`, dependencies first."""
+    def load_order(self, wanted=None):
+        """The .ko files to load for `wanted` (default: the flavor's list), dependencies first."""
+        wanted = self.modules if wanted is None else wanted
         index = self.module_index()
         order, seen = [], set()
 
@@ -136,50 +197,79 @@ def modinfo_depends(elf):
     return []
 
 
-def ensure():
-    """The unpacked Debian kernel for the test host, downloading it when needed."""
-    root = cache_root()
-    resolved = _resolve_package()
-    if resolved is None:
-        cached = sorted(p for p in root.glob("*_*") if (p / ".unpacked").exists()) if root.exists() else []
-        if not cached:
-            raise HarnessError(f"cannot resolve {META_PACKAGE} with apt-cache and no kernel is "
-                               f"cached in {root}: the test host needs Debian's kernel package")
-        log(f"apt-cache cannot resolve {META_PACKAGE}; using the cached {cached[-1].name}")
-        return Kernel(cached[-1])
-    package, version = resolved
-    out = root / f"{package}_{version}"
-    if (out / ".unpacked").exists():
-        return Kernel(out)
+def fetch_package(package, version, out, keep):
+    """Download package=version with `apt-get download` (no install), unpack it and move what
+    keep(unpacked_root, keep_root) selects to `out` (replaced atomically; .unpacked marks it
+    complete)."""
+    root = out.parent
     root.mkdir(parents=True, exist_ok=True)
-    log(f"fetching {package} {version} (Debian's kernel for the test host, about 70 MB)")
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
         got = _run(["apt-get", "download", f"{package}={version}"], cwd=tmp)
         debs = list(Path(tmp).glob("*.deb"))
         if got.returncode != 0 or not debs:
-            raise HarnessError(f"apt-get download {package}={version} failed: "
+            hint = ""
+            if package.endswith(":arm64"):
+                hint = (" (apt needs the arm64 architecture: dpkg --add-architecture arm64 && "
+                        "apt-get update; .ci/install-deps does it)")
+            raise HarnessError(f"apt-get download {package}={version} failed{hint}: "
                                f"{(got.stderr or got.stdout).strip()[-400:]}")
         unpacked = Path(tmp) / "root"
         x = _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)])
         if x.returncode != 0:
             raise HarnessError(f"dpkg-deb -x {debs[0].name}: {x.stderr.strip()}")
-        # Only what the test host uses: the image and the modules (not firmware or docs).
-        keep = Path(tmp) / "keep"
-        (keep / "boot").mkdir(parents=True)
-        for image in unpacked.glob("boot/vmlinuz-*"):
-            shutil.copy2(image, keep / "boot" / image.name)
-        shutil.move(str(unpacked / "lib"), str(keep / "lib"))
-        (keep / ".unpacked").write_text(f"{package} {version}\n")
+        kept = Path(tmp) / "keep"
+        kept.mkdir()
+        keep(unpacked, kept)
+        (kept / ".unpacked").write_text(f"{package} {version}\n")
         shutil.rmtree(out, ignore_errors=True)
-        os.replace(keep, out)
+        os.replace(kept, out)
+    return out
+
+
+def _keep_kernel(unpacked, keep):
+    # Only what the test host uses: the image and the modules (not firmware or docs).
+    (keep / "boot").mkdir(parents=True)
+    for image in unpacked.glob("boot/vmlinuz-*"):
+        shutil.copy2(image, keep / "boot" / image.name)
+    shutil.move(str(unpacked / "lib"), str(keep / "lib"))
+
+
+def _dir_name(package, version):
+    return f"{package.split(':')[0]}_{version}".replace(":", "%")
+
+
+def ensure(arch="amd64"):
+    """The unpacked Debian kernel for the test host, downloading it when needed."""
+    flavor = FLAVORS[arch]
+    root = cache_root(arch)
+    resolved = memo_resolve(root, flavor.meta, lambda: _resolve_package(flavor.meta))
+    if resolved is None:
+        cached = sorted(p for p in root.glob("*_*") if (p / ".unpacked").exists()) if root.exists() else []
+        if not cached:
+            raise HarnessError(f"cannot resolve {flavor.meta} with apt-cache and no kernel is "
+                               f"cached in {root}: the test host needs Debian's kernel package"
+                               + (" (for arm64: dpkg --add-architecture arm64 && apt-get update)"
+                                  if flavor.arch_suffix else ""))
+        log(f"apt-cache cannot resolve {flavor.meta}; using the cached {cached[-1].name}")
+        return Kernel(cached[-1], flavor.modules)
+    package, version = resolved
+    out = root / _dir_name(package, version)
+    if (out / ".unpacked").exists():
+        return Kernel(out, flavor.modules)
+    size = "about 60 MB" if flavor.arch_suffix else "about 70 MB"
+    log(f"fetching {package} {version} (Debian's kernel for the test host, {size})")
+    fetch_package(package, version, out, _keep_kernel)
     for old in root.glob("*_*"):
         if old != out and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
-    return Kernel(out)
+    return Kernel(out, flavor.modules)
 
 
 def main():
-    kernel = ensure()
+    arch = sys.argv[2] if sys.argv[1:2] == ["--arch"] and len(sys.argv) > 2 else "amd64"
+    if arch not in FLAVORS:
+        raise HarnessError(f"--arch {arch}: not one of {', '.join(FLAVORS)}")
+    kernel = ensure(arch)
     for path in kernel.load_order():
         log(f"module {path.relative_to(kernel.modules_dir)}")
     print(kernel.image)

@@ -4,6 +4,10 @@ kernel modules the test host loads (Debian's kernel, see debian_kernel.py), in l
 Written as a newc cpio by hand (no fakeroot, no root-owned staging tree) with fixed
 timestamps, so the same inputs give the same bytes. Cached in target/testhost/ under a
 key hashed from the inputs; a changed init.sh, busybox or this file gives a new key.
+
+The ARM64 test host's initramfs is built the same way from Debian's arm64 busybox and
+init-aarch64.sh, in target/testhost/aarch64/; its applet links are made at boot
+(`busybox --install -s`), since an arm64 busybox cannot list them here.
 """
 
 import hashlib
@@ -82,17 +86,20 @@ def _applets(busybox):
     return [line.strip().lstrip("/") for line in out.stdout.splitlines() if line.strip()]
 
 
-def build(cache_dir, modules=()):
+def build(cache_dir, modules=(), busybox=None, init_script=INIT):
     """Return the path of the initramfs, building it when its inputs changed.
 
     `modules` is a list of .ko paths in load order: they go to /lib/modules/ and their
-    archive paths to /etc/testhost-modules, which init.sh loads line by line.
+    archive paths to /etc/testhost-modules, which init.sh loads line by line. `busybox`
+    given (the arm64 one) means a foreign busybox: no applet links in the archive.
     """
-    busybox = find_busybox()
-    if not _is_static(busybox):
-        raise HarnessError(f"{busybox} is not statically linked (install busybox-static)")
+    foreign = busybox is not None
+    if not foreign:
+        busybox = find_busybox()
+        if not _is_static(busybox):
+            raise HarnessError(f"{busybox} is not statically linked (install busybox-static)")
     bb = busybox.read_bytes()
-    init = INIT.read_bytes()
+    init = Path(init_script).read_bytes()
     mods = [(f"lib/modules/{i:02d}-{Path(m).name}", Path(m).read_bytes()) for i, m in enumerate(modules)]
     digest = hashlib.sha256(bb + init + Path(__file__).read_bytes())
     for name, data in mods:
@@ -116,7 +123,7 @@ def build(cache_dir, modules=()):
         for name, data in mods:
             cpio.file(name, data, 0o644)
         cpio.file("etc/testhost-modules", "".join(f"/{n}\n" for n, _ in mods).encode(), 0o644)
-    for applet in _applets(busybox):
+    for applet in ([] if foreign else _applets(busybox)):
         if applet != "bin/busybox" and applet.split("/")[0] in ("bin", "sbin", "usr"):
             cpio.symlink(applet, "/bin/busybox")
     tmp = out.with_suffix(f".tmp.{os.getpid()}")

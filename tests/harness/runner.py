@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from . import artifacts, initramfs, stream
+from . import aarch64, artifacts, initramfs, stream
 from .artifacts import log
 from .errors import EXIT_HARNESS, EXIT_TIMEOUT, HarnessError
 
@@ -90,11 +90,13 @@ def qemu_command(qemu, kernel, initrd, run, mem, smp):
     ]
 
 
-def prepare(mode, script, args, mem, smp):
+def prepare(mode, script, args, mem, smp, arch="x86_64"):
     """Gather the inputs and write the run directory.
 
     Returns (run, command): the script's command line in direct mode, QEMU's in nested.
     """
+    if arch == aarch64.ARCH:
+        return prepare_aarch64(mode, script, args, mem, smp)
     qemu = find_qemu() if mode == "nested" else None
     guest_kernel = artifacts.kernel("guest", "GUEST_KERNEL")
     testhost_kernel, modules = artifacts.testhost_kernel() if mode == "nested" else (None, [])
@@ -117,8 +119,42 @@ def prepare(mode, script, args, mem, smp):
     return run, qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
 
 
-def run_script(mode, script, args, timeout, mem, smp):
-    run, cmd = prepare(mode, script, args, mem, smp)
+def prepare_aarch64(mode, script, args, mem, smp):
+    """prepare() for the ARM64 test host (aarch64.py): the arm64 guest artifacts, the
+    UEFI ROM, and in nested mode the view the test host builds of this machine's tree."""
+    nested = mode == "nested"
+    qemu = aarch64.find_qemu() if nested else None
+    guest_kernel = aarch64.guest_kernel()
+    testhost_kernel, modules = aarch64.testhost_kernel() if nested else (None, [])
+    bb = aarch64.busybox() if nested else initramfs.find_busybox()
+    run = artifacts.new_run_dir()
+    log(f"logs: {run}")
+    vmm = artifacts.host_vmm(aarch64.HOST_VMM, "make build-aarch64")
+    initrd = artifacts.guest_initrd(aarch64.INITRD, "make rootfs-aarch64")
+    fw = aarch64.firmware()
+    aarch64.build_tools()
+    env = artifacts.script_env(run, mode, guest_kernel, initrd, vmm,
+                               {"GUEST_FIRMWARE": fw, "TESTHOST_ARCH": aarch64.ARCH})
+    if "SCENARIOS_DIR" not in os.environ:
+        env["SCENARIOS_DIR"] = artifacts.REPO / "tests" / "scenarios-aarch64"
+    if not nested:
+        launch = artifacts.write_launch(run, script, args, mode, env, bb)
+        return run, [str(bb), "env", "-i", str(bb), "sh", str(launch)]
+    launch = artifacts.write_launch(run, script, args, mode, env, Path("/bin/busybox"),
+                                    aarch64.not_shared())
+    cpio, built = initramfs.build(aarch64.WORK, modules, busybox=bb, init_script=aarch64.INIT)
+    log(f"test host initramfs: {cpio}{' (rebuilt)' if built else ''}")
+    keep = sorted({str(p) for p in (artifacts.REPO, Path(guest_kernel).parent, Path(initrd).parent,
+                                    Path(vmm).parent, Path(fw).parent) if str(p).startswith("/tmp/")})
+    binds = aarch64.overlays(run, guest_kernel, initrd)
+    control = {"RUN_DIR": run, "SHARE": " ".join(aarch64.share_dirs()), "KEEP": " ".join(keep),
+               "BINDS": " ".join(binds)}
+    (run / "control").write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in control.items()))
+    return run, aarch64.qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
+
+
+def run_script(mode, script, args, timeout, mem, smp, arch="x86_64"):
+    run, cmd = prepare(mode, script, args, mem, smp, arch)
     nested = mode == "nested"
     t0 = time.monotonic()
     console = Console(t0, nested)
@@ -162,8 +198,8 @@ def finish(run, outcome, console, nested, timeout, total):
     return status
 
 
-def shell(mem, smp):
+def shell(mem, smp, arch="x86_64"):
     """Boot the test host with an interactive shell in the chroot (for debugging)."""
-    _, cmd = prepare("nested", artifacts.REPO / "tests/harness/shell.sh", [], mem, smp)
+    _, cmd = prepare("nested", artifacts.REPO / "tests/harness/shell.sh", [], mem, smp, arch)
     log("interactive test host; `exit` powers it off (Ctrl-A x kills QEMU)")
     return subprocess.run(cmd, check=False).returncode
