@@ -41,7 +41,12 @@ ip link set lo up 2>/dev/null
 # Debian's kernel keeps virtio-pci, 9p and KVM in modules: load them (dependencies first).
 if [ -r /etc/testhost-modules ]; then
     while read -r module; do
-        insmod "$module" || die "cannot load $module into the test host kernel"
+        case "$module" in
+        # Without the CPU's virtualization (an emulated CPU without svm) kvm-amd refuses to
+        # load: the /dev/kvm check below says so in plain words.
+        *kvm-amd.ko | *kvm-intel.ko) insmod "$module" 2>/dev/null || echo "@@testhost note $module did not load" ;;
+        *) insmod "$module" || die "cannot load $module into the test host kernel" ;;
+        esac
     done </etc/testhost-modules
     echo "@@testhost modules-loaded uptime=$(cut -d' ' -f1 /proc/uptime)"
 fi
