@@ -82,21 +82,9 @@ impl Vm {
     /// stay mapped as long as the slot exists: the caller keeps it alongside
     /// the VM. The slot number and the guest range must not be in use.
     pub fn add_memory_slot(&self, slot: u32, region: &GuestRegionMmap) -> Result<(), KvmError> {
-        let addr = region.start_addr().0;
-        let host = region
-            .get_host_address(vm_memory::MemoryRegionAddress(0))
-            .map_err(|_| KvmError::Region {
-                addr,
-                reason: "no host mapping",
-            })?;
-        let r = kvm_bindings::kvm_userspace_memory_region {
-            slot,
-            flags: 0,
-            guest_phys_addr: addr,
-            memory_size: region.len(),
-            userspace_addr: host as u64,
-        };
-        // SAFETY: `host` is the start of a live mapping of `region.len()`
+        let r = slot_for(slot, region, 0)?;
+        let addr = r.guest_phys_addr;
+        // SAFETY: `r.userspace_addr` is the start of a live mapping of `region.len()`
         // bytes owned by `region`, which the VMM keeps for as long as this
         // VM exists; KVM refuses a slot overlapping another one.
         unsafe { self.fd.set_user_memory_region(r) }
@@ -140,21 +128,9 @@ impl Vm {
     /// `region` must stay mapped until the slot is removed or the VM is
     /// dropped: KVM keeps using its host address.
     pub unsafe fn map_readonly(&self, slot: u32, region: &GuestRegionMmap) -> Result<(), KvmError> {
-        let addr = region.start_addr().0;
-        let host = region
-            .get_host_address(vm_memory::MemoryRegionAddress(0))
-            .map_err(|_| KvmError::Region {
-                addr,
-                reason: "no host mapping",
-            })?;
-        let r = kvm_bindings::kvm_userspace_memory_region {
-            slot,
-            flags: kvm_bindings::KVM_MEM_READONLY,
-            guest_phys_addr: addr,
-            memory_size: region.len(),
-            userspace_addr: host as u64,
-        };
-        // SAFETY: `host` is the start of a live mapping of `region.len()`
+        let r = slot_for(slot, region, kvm_bindings::KVM_MEM_READONLY)?;
+        let addr = r.guest_phys_addr;
+        // SAFETY: `r.userspace_addr` is the start of a live mapping of `region.len()`
         // bytes, kept mapped while the slot exists (this function's contract);
         // KVM refuses a slot overlapping another.
         unsafe { self.fd.set_user_memory_region(r) }
@@ -248,4 +224,26 @@ impl Vm {
             .create_vcpu(u64::from(id))
             .map_err(ioctl("KVM_CREATE_VCPU"))
     }
+}
+
+/// KVM's description of `region` as memory slot `slot` with `flags`.
+fn slot_for(
+    slot: u32,
+    region: &GuestRegionMmap,
+    flags: u32,
+) -> Result<kvm_bindings::kvm_userspace_memory_region, KvmError> {
+    let addr = region.start_addr().0;
+    let host = region
+        .get_host_address(vm_memory::MemoryRegionAddress(0))
+        .map_err(|_| KvmError::Region {
+            addr,
+            reason: "no host mapping",
+        })?;
+    Ok(kvm_bindings::kvm_userspace_memory_region {
+        slot,
+        flags,
+        guest_phys_addr: addr,
+        memory_size: region.len(),
+        userspace_addr: host as u64,
+    })
 }
