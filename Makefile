@@ -8,7 +8,7 @@ KERNEL_DIR := $(TARGET)/kernel
 HOST_VMM := $(TARGET)/debug/host-vmm
 
 .PHONY: help deps kernel testhost-kernel agent rootfs build run test test-unit lint \
-        check-lock check-aarch64 fuzz test-rootfs test-e2e test-harness testhost bench clean-cache \
+        check-lock check-aarch64 fuzz test-rootfs test-e2e test-vm test-harness testhost bench clean-cache \
         rootfs-test soak kernel-aarch64 rootfs-aarch64 build-aarch64 testhost-kernel-aarch64 \
         test-aarch64 testhost-aarch64 test-rootfs-aarch64
 
@@ -22,6 +22,7 @@ help:
 	@echo "make testhost SCRIPT=path/to/script.sh   run a script inside the nested-KVM test host"
 	@echo "make bench           benchmarks, as ratios against a baseline run in the same command"
 	@echo "make fuzz            fuzz the guest-facing parsers for FUZZ_SECS (30) per target"
+	@echo "make test-vm         the end-to-end scenarios and the soak in one pool of test hosts"
 	@echo "make soak            load and fault figures: 100 + 8 sandboxes, kill -9, agent death, hang hunt"
 	@echo "make kernel ARCH=aarch64 (kernel-aarch64)  the arm64 guest kernel (EFI-stub Image) -> $(KERNEL_DIR)/guest-aarch64/"
 	@echo "make rootfs ARCH=aarch64 (rootfs-aarch64)  the static aarch64 agent and its initramfs -> $(TARGET)/rootfs-aarch64/"
@@ -119,7 +120,7 @@ lint: check-lock
 	$(CARGO) clippy --locked -p guest-agent --features test-crash-hook --all-targets -- -D warnings
 	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/scenarios-aarch64/*.sh tests/soak/*.sh tests/main-job.sh \
 	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh tests/tools/*.sh
-	shellcheck tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh \
+	shellcheck tests/phases tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh \
 	    rootfs/build.sh rootfs/build-agent.sh
 
 # Includes the initramfs read-back test, hence the rootfs prerequisite.
@@ -165,6 +166,13 @@ SOAK_TOTAL ?= 3600
 soak: build rootfs rootfs-test kernel testhost-kernel
 	SCENARIOS_DIR=$(CURDIR)/tests/soak SCENARIO_TIMEOUT=$(SOAK_TIMEOUT) JOBS=$(E2E_JOBS) tests/run-all --timeout $(SOAK_TOTAL)
 
+# `make test`'s virtual machines: the end-to-end scenarios and the soak as one pool, dealt
+# to E2E_JOBS test hosts by each scenario's `# scenario-cost:` (longest first), so neither
+# test host idles while the other still has a long scenario to go. VM_TOTAL bounds the run.
+VM_TOTAL ?= 4200
+test-vm: build rootfs rootfs-test kernel testhost-kernel
+	SCENARIOS_DIR=$(CURDIR)/tests/scenarios:$(CURDIR)/tests/soak JOBS=$(E2E_JOBS) tests/run-all --timeout $(VM_TOTAL)
+
 # The harness tests itself: exit status, timeout, a dying test host, Ctrl-C cleanup.
 test-harness: build rootfs kernel testhost-kernel
 	tests/selftest/run
@@ -184,5 +192,8 @@ testhost: build rootfs kernel testhost-kernel
 run: deps build rootfs kernel testhost-kernel
 	tests/testhost run tests/main-job.sh
 
-test: deps lint test-unit check-aarch64 fuzz test-rootfs test-e2e test-harness soak
+# Each phase's time is printed at the end (tests/phases), pass or fail.
+TEST_PHASES := lint test-unit check-aarch64 fuzz test-rootfs test-vm test-harness
+test: deps
+	@tests/phases $(TEST_PHASES)
 	@echo "make test: all passed"

@@ -25,6 +25,7 @@ KEEP_RUNS = 30
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Variables passed from the caller's environment to the script when set.
 PASSTHROUGH = ("RUST_LOG", "RUST_BACKTRACE", "SCENARIO_TIMEOUT", "SCENARIOS_DIR", "SCENARIO_SHARD",
+               "SCENARIO_LIST",
                "BOOT_TIMEOUT")
 # Host directories hidden inside the test host (it mounts its own there).
 NOT_SHARED = ("/tmp/", "/run/", "/dev/", "/proc/", "/sys/")

@@ -5,7 +5,10 @@
 # overrides it). Processes a scenario leaves behind are
 # killed before the next one starts and fail it. Prints PASS/FAIL per scenario and a
 # summary; exits 1 if any failed, 2 if none matched. Runs under `tests/testhost run-all`.
-# SCENARIO_SHARD=K/N runs only the K-th of every N matching scenarios (tests/run-all JOBS=N).
+# SCENARIOS_DIR may name several directories, separated by colons. SCENARIO_LIST (paths,
+# separated by spaces) runs exactly those, in that order (tests/run-all deals them to its
+# test hosts by their `# scenario-cost:` lines). SCENARIO_SHARD=K/N runs only the K-th of
+# every N matching scenarios.
 # shellcheck shell=sh
 
 per_timeout=${SCENARIO_TIMEOUT:-600}
@@ -46,7 +49,19 @@ group_members() {
     done
 }
 
-for scenario in "${SCENARIOS_DIR:-$REPO/tests/scenarios}"/*.sh; do
+# The scenario files, one per line: SCENARIO_LIST, or every *.sh of each SCENARIOS_DIR.
+scenario_files() {
+    if [ -n "${SCENARIO_LIST:-}" ]; then
+        # shellcheck disable=SC2086 # the list is split on spaces on purpose
+        printf '%s\n' $SCENARIO_LIST
+        return
+    fi
+    echo "${SCENARIOS_DIR:-$REPO/tests/scenarios}" | tr ':' '\n' | while IFS= read -r dir; do
+        for f in "$dir"/*.sh; do [ -f "$f" ] && echo "$f"; done
+    done
+}
+
+for scenario in $(scenario_files); do
     [ -f "$scenario" ] || continue
     name=$(basename "$scenario" .sh)
     matches "$name" "$@" || continue

@@ -2,6 +2,7 @@
 # bzImage and too little memory each make host-vmm exit non-zero within seconds (not by
 # the timeout, not by a panic), with a message on stderr naming the problem, and leave
 # no host-vmm process behind.
+# scenario-cost: 7 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

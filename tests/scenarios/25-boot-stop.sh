@@ -2,6 +2,7 @@
 # guest at once, host-vmm exits 143 (128 + SIGTERM), and nothing is left behind: no
 # host-vmm process and no runtime directory. A second VM with the same id while the
 # first runs is refused with a clear error.
+# scenario-cost: 10 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

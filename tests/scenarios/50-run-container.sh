@@ -9,6 +9,7 @@
 # tree as a cached read-only erofs virtio-blk disk, mkfs.erofs from the host), SIGTERM to
 # host-vmm while booting and while attached (forwarded to the container), and no VM
 # process or runtime directory left behind.
+# scenario-cost: 300 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 # scenario-timeout: 900 (a dozen sandboxes and 32 MiB of stdout take over 600 s nested on a loaded 2-core machine)

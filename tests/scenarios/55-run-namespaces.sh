@@ -5,6 +5,7 @@
 # namespace by path, or leaves one out (OCI's "share the host's"), is refused by field.
 # The modes that are allowed work: the container's hostname is its own (--uts container),
 # its pid namespace its own (its init is pid 1) or the pod's (--pid pod: the init is not).
+# scenario-cost: 60 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

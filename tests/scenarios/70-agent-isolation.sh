@@ -6,6 +6,7 @@
 # attempt must be refused (the guest kernel has no vsock loopback, the agent accepts only
 # the host's CID, the log port took the agent's own connection and closed), agent.log must
 # hold the agent's lines and no forged one, and the sandbox must still serve afterwards.
+# scenario-cost: 28 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

@@ -10,6 +10,7 @@
 #   its pipe shrunk to 4 KiB, a chatty boot (initcall_debug, measured first to print
 #   several times that) reaches the agent and powers off. (Dropping output once the 1 MiB console queue is
 #   full is unit-tested: a nested guest prints about 5 KB/s, too slow to fill it here.)
+# scenario-cost: 60 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

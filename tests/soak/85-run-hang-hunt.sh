@@ -8,6 +8,8 @@
 # HUNT_ROUNDS (default 2) rounds of 6 calls; HUNT_BIG_MIB (default 8) MiB of stdout;
 # HUNT_DEADLINE (default 300) seconds per call (a loaded 2-core machine took over 120 s
 # for one nested OOM run).
+# scenario-cost: 380 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-timeout: 1800 (12 calls, each under a 300 s watchdog)
 # shellcheck shell=sh
 set -eu
 # Knobs come as NAME=VALUE arguments too (`tests/testhost run` passes no environment).

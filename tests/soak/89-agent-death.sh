@@ -7,6 +7,7 @@
 #   exit   pid 1 exits: kernel panic, panic=-1 resets the VM   -> "ended before the process did"
 #   close  the agent's vsock sockets shut, kernel alive         -> the agent connection fails
 #   hang   the agent stops answering, connections stay open     -> heartbeat: "stopped answering"
+# scenario-cost: 75 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"
