@@ -120,7 +120,7 @@ lint: check-lock
 	$(CARGO) clippy --locked -p guest-agent --features test-crash-hook --all-targets -- -D warnings
 	shellcheck -s sh tests/harness/*.sh tests/lib/*.sh tests/scenarios/*.sh tests/scenarios-aarch64/*.sh tests/soak/*.sh tests/main-job.sh \
 	    tests/selftest/*.sh tests/selftest/scenarios/*.sh tests/run-all tests/bench/*.sh tests/tools/*.sh
-	shellcheck tests/phases tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh \
+	shellcheck tests/phases host-vmm/fuzz/run.sh host-vmm/fuzz/run-all.sh tests/selftest/run tests/bench/run .ci/run .ci/install-deps .ci/check-aarch64 guest-kernel-config/build.sh \
 	    rootfs/build.sh rootfs/build-agent.sh
 
 # Includes the initramfs read-back test, hence the rootfs prerequisite.
@@ -135,23 +135,22 @@ clean-cache:
 
 # Fuzz the guest-facing parsers (virtio-mmio registers, vsock and block queues, ACPI
 # hot-plug registers, fw_cfg and CFI flash registers, agent log lines, API requests) for a bounded
-# time each, with libFuzzer on nightly when this machine has it; otherwise the same
-# harnesses run on stable over the seed corpus plus seeded random inputs.
+# time each (as many at once as there are cores), with libFuzzer on nightly when this machine has it; otherwise the same
+# harnesses run on stable over the seed corpus plus seeded random inputs (--workspace: the
+# feature set of test-unit, whose build it reuses; -p host-vmm rebuilt every dependency).
 FUZZ_SECS ?= 30
 FUZZ_TARGETS ?= mmio_registers vsock_queues block_queues hotplug_registers cpu_hotplug_registers log_lines api_requests fw_cfg_registers flash_commands
 fuzz:
 	@if cargo +nightly --version >/dev/null 2>&1; then \
-	    summary=$$(mktemp) && status=0 && \
-	    for t in $(FUZZ_TARGETS); do FUZZ_SUMMARY=$$summary host-vmm/fuzz/run.sh $$t $(FUZZ_SECS) || status=1; done; \
-	    echo "== fuzz figures ($(FUZZ_SECS) s per target)"; cat "$$summary"; rm -f "$$summary"; exit $$status; \
+	    host-vmm/fuzz/run-all.sh $(FUZZ_SECS) $(FUZZ_TARGETS); \
 	else \
 	    echo "fuzz: no nightly toolchain here: running the stable fuzz smoke for $(FUZZ_SECS) s per target"; \
-	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked -p host-vmm fuzz_smoke; \
+	    FUZZ_SMOKE_SECS=$(FUZZ_SECS) $(CARGO) test --locked --workspace fuzz_smoke; \
 	fi
 
 # Every end-to-end scenario (tests/scenarios/*.sh) in the test host (or directly
 # on a machine with hardware KVM).
-# E2E_JOBS test hosts side by side (scenarios dealt round-robin): one per core.
+# E2E_JOBS test hosts side by side (scenarios dealt by scenario-cost): one per core.
 E2E_JOBS ?= $(shell nproc)
 test-e2e: build rootfs kernel testhost-kernel
 	JOBS=$(E2E_JOBS) tests/run-all

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run one fuzz target for a bounded time: ./run.sh TARGET SECONDS
+# (./run.sh --build only builds every target; run-all.sh runs them side by side).
 # Targets: fuzz_targets/*.rs (vsock_queues, mmio_registers, block_queues,
 # hotplug_registers, log_lines, api_requests, fw_cfg_registers, flash_commands). Needs a nightly toolchain
 # (`cargo +nightly`); uses `cargo fuzz` if installed, otherwise builds the
@@ -17,20 +18,25 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+build_only=0
+if [ "${1:-}" = --build ] && [ $# -eq 1 ]; then
+  build_only=1
+  set -- build 0
+fi
 if [ $# -ne 2 ]; then
   targets=(fuzz_targets/*.rs); targets=("${targets[@]#fuzz_targets/}")
   echo "usage: $0 TARGET SECONDS   (targets: ${targets[*]%.rs})" >&2
   exit 2
 fi
 target=$1 secs=$2
-[ -f "fuzz_targets/$target.rs" ] || { echo "error: no fuzz target '$target'" >&2; exit 2; }
+[ $build_only = 1 ] || [ -f "fuzz_targets/$target.rs" ] || { echo "error: no fuzz target '$target'" >&2; exit 2; }
 [[ "$secs" =~ ^[0-9]+$ ]] || { echo "error: SECONDS must be a number" >&2; exit 2; }
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "error: fuzzing needs a nightly toolchain (cargo +nightly); on stable run: cargo test -p host-vmm fuzz_smoke" >&2
   exit 1
 fi
 
-mkdir -p "work/$target" "artifacts/$target"
+[ $build_only = 1 ] || mkdir -p "work/$target" "artifacts/$target"
 fuzz_args=(-max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix="artifacts/$target/" -print_final_stats=1)
 if [ -n "${FUZZ_RUNS:-}" ]; then
   [[ "$FUZZ_RUNS" =~ ^[0-9]+$ ]] || { echo "error: FUZZ_RUNS must be a number" >&2; exit 2; }
@@ -58,6 +64,7 @@ report() {
 }
 
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
+  if [ $build_only = 1 ]; then exec cargo +nightly fuzz build; fi
   set +e
   cargo +nightly fuzz run "$target" "work/$target" "corpus/$target" -- "${fuzz_args[@]}" 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
@@ -73,6 +80,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Zsanitizer=address"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+if [ $build_only = 1 ]; then exec cargo +nightly build --release --target "$host" --bins; fi
 cargo +nightly build --release --target "$host" --bin "$target"
 set +e
 "$CARGO_TARGET_DIR/$host/release/$target" "${fuzz_args[@]}" "work/$target" "corpus/$target" 2>&1 | tee "$log"
