@@ -20,6 +20,9 @@ pub const KNOWN_KEYS: &[&str] = &[
 pub const DEFAULT_KERNEL: &str = "/usr/share/host-vmm/bzImage";
 /// Default guest initramfs when no configuration file names one (install location).
 pub const DEFAULT_INITRD: &str = "/usr/share/host-vmm/initramfs.cpio";
+/// The UEFI ROM an aarch64 VM boots when `firmware` is not set: Debian's
+/// (package qemu-efi-aarch64), as Kata's QEMU configuration names it.
+pub const DEFAULT_FIRMWARE_AARCH64: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 pub const DEFAULT_VCPUS: u32 = 1;
 /// 0 means "the host's CPU count, capped at KVM's maximum".
 pub const DEFAULT_MAXVCPUS: u32 = 0;

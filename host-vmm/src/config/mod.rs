@@ -323,7 +323,7 @@ mod tests {
             "[hypervisor.host-vmm]\nkernel = \"no-such-bzImage\"\ninitrd = \"no-such.cpio\"\n",
         );
         if Arch::host() == Arch::Aarch64 {
-            // The firmware is required there; name one so the file checks run.
+            // Name a missing ROM too (the default is Debian's, which may be installed).
             text.push_str("firmware = \"no-such.fd\"\n");
         }
         std::fs::write(&file, text).unwrap();

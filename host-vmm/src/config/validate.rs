@@ -158,12 +158,10 @@ pub fn validate(raw: &RawConfig, host: &HostLimits) -> Result<HypervisorConfig, 
     let kernel = r.path("kernel", Some(DEFAULT_KERNEL)).unwrap_or_default();
     let initrd = r.path("initrd", Some(DEFAULT_INITRD));
     let image = r.path("image", None);
-    let firmware = r.path("firmware", None);
+    // aarch64 boots a UEFI ROM: Debian's unless `firmware` names another.
+    let default_firmware = (host.arch == Arch::Aarch64).then_some(DEFAULT_FIRMWARE_AARCH64);
+    let firmware = r.path("firmware", default_firmware);
     match (host.arch, &firmware) {
-        (Arch::Aarch64, None) => r.problems.push(Problem::new(
-            "firmware",
-            "is required on aarch64: give the UEFI ROM (for example /usr/share/qemu-efi-aarch64/QEMU_EFI.fd)",
-        )),
         (Arch::X86_64, Some(f)) => r.problems.push(Problem::new(
             "firmware",
             format!(
@@ -196,13 +194,23 @@ pub fn validate(raw: &RawConfig, host: &HostLimits) -> Result<HypervisorConfig, 
 /// Files the configuration names must exist and be regular files.
 pub fn check_files(cfg: &HypervisorConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut check = |key: &str, path: &Path| match std::fs::metadata(path) {
+    let mut check = |key: &str, path: &Path| {
+        match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => problems.push(Problem::new(
             key,
             format!("{} is not a regular file", path.display()),
         )),
+        Err(e) if key == "firmware" && path == Path::new(DEFAULT_FIRMWARE_AARCH64) => problems
+            .push(Problem::new(
+                key,
+                format!(
+                    "{}: {e} (the default UEFI ROM: apt-get install qemu-efi-aarch64, or name another)",
+                    path.display()
+                ),
+            )),
         Err(e) => problems.push(Problem::new(key, format!("{}: {e}", path.display()))),
+    }
     };
     check("kernel", &cfg.kernel);
     for (key, path) in [
@@ -427,13 +435,10 @@ mod tests {
             arch: Arch::Aarch64,
             ..HOST
         };
-        let p = validate(&RawConfig::default(), &arm).unwrap_err();
-        assert!(
-            p[0].to_string()
-                .contains("firmware: is required on aarch64"),
-            "{}",
-            p[0]
-        );
+        let dflt = validate(&RawConfig::default(), &arm).unwrap();
+        assert_eq!(dflt.firmware, Some(PathBuf::from(DEFAULT_FIRMWARE_AARCH64)));
+        let x86 = validate(&RawConfig::default(), &HOST).unwrap();
+        assert_eq!(x86.firmware, None);
         let ok = validate(&raw(&[("firmware", RawValue::Path("/fw.fd".into()))]), &arm).unwrap();
         assert_eq!(ok.firmware, Some(PathBuf::from("/fw.fd")));
     }
