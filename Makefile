@@ -168,7 +168,7 @@ soak: build rootfs rootfs-test kernel testhost-kernel
 # `make test`'s virtual machines: the end-to-end scenarios and the soak as one pool, dealt
 # to E2E_JOBS test hosts by each scenario's `# scenario-cost:` (longest first), so neither
 # test host idles while the other still has a long scenario to go. VM_TOTAL bounds the run.
-VM_TOTAL ?= 4200
+VM_TOTAL ?= 3000
 test-vm: build rootfs rootfs-test kernel testhost-kernel
 	SCENARIOS_DIR=$(CURDIR)/tests/scenarios:$(CURDIR)/tests/soak JOBS=$(E2E_JOBS) tests/run-all --timeout $(VM_TOTAL)
 

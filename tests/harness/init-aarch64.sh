@@ -108,9 +108,14 @@ if [ ! -c /dev/kvm ]; then
     die "no /dev/kvm in the test host: the kernel found no EL2 (needs -M virt,virtualization=on) or lacks CONFIG_KVM ($(dmesg | grep -i -m1 kvm || echo 'no kvm line in dmesg'))"
 fi
 
+# A heartbeat while the script runs: the harness gives up on a test host that prints nothing
+# for TESTHOST_STALL seconds (frozen) rather than waiting for the whole run's timeout.
+(while sleep 30; do echo "@@testhost heartbeat uptime=$(cut -d' ' -f1 /proc/uptime)"; done) &
+heartbeat=$!
 echo "@@testhost script-start uptime=$(cut -d' ' -f1 /proc/uptime)"
 chroot /view /bin/busybox env -i /bin/busybox sh "$RUN_DIR/launch.sh"
 status=$?
+kill "$heartbeat" 2>/dev/null
 echo "@@testhost script-end status=$status uptime=$(cut -d' ' -f1 /proc/uptime)"
 dmesg >/share/dmesg.txt 2>/dev/null
 echo "$status" >/share/status.tmp && mv /share/status.tmp /share/status

@@ -92,9 +92,14 @@ if [ ! -c /dev/kvm ]; then
     die "no /dev/kvm in the test host: the emulated CPU lacks svm, or the kernel lacks CONFIG_KVM_AMD ($(grep -o -w -m1 svm /proc/cpuinfo || echo 'no svm flag'))"
 fi
 
+# A heartbeat while the script runs: the harness gives up on a test host that prints nothing
+# for TESTHOST_STALL seconds (frozen) rather than waiting for the whole run's timeout.
+(while sleep 30; do echo "@@testhost heartbeat uptime=$(cut -d' ' -f1 /proc/uptime)"; done) &
+heartbeat=$!
 echo "@@testhost script-start uptime=$(cut -d' ' -f1 /proc/uptime)"
 chroot /host "$BUSYBOX" env -i "$BUSYBOX" sh "$RUN_DIR/launch.sh"
 status=$?
+kill "$heartbeat" 2>/dev/null
 echo "@@testhost script-end status=$status uptime=$(cut -d' ' -f1 /proc/uptime)"
 dmesg >/share/dmesg.txt 2>/dev/null
 echo "$status" >/share/status.tmp && mv /share/status.tmp /share/status

@@ -12,6 +12,7 @@ import re
 import shlex
 from pathlib import Path
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from .errors import EXIT_HARNESS, EXIT_TIMEOUT, HarnessError
 
 MARKER = re.compile(r"@@testhost (\S+)(?: (.*))?$")
 TAIL = 50
+# Seconds without a line from the test host (it prints a heartbeat every 30 s while the
+# script runs) after which it is frozen: its state is kept and it is killed.
+STALL = float(os.environ.get("TESTHOST_STALL", "300"))
 # An AMD CPU with SVM and nested paging, without the ERMS that makes TCG's memset slow.
 CPU = "qemu64,+svm,+npt"
 
@@ -153,14 +157,53 @@ def prepare_aarch64(mode, script, args, mem, smp):
     return run, aarch64.qemu_command(qemu, testhost_kernel, cpio, run, mem, smp)
 
 
+def monitor_socket(run):
+    """The QEMU monitor's Unix socket in the run directory (None if the path is too long)."""
+    path = run / "monitor.sock"
+    return path if len(str(path)) < 100 else None
+
+
+def dump_frozen(run, monitor):
+    """Ask a silent test host's QEMU what it is doing (run/frozen.txt)."""
+    out = run / "frozen.txt"
+    if monitor is None or not monitor.exists():
+        out.write_text("no QEMU monitor socket\n")
+        return
+    replies = []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(monitor))
+            sock.sendall(b"info status\ninfo cpus\ninfo registers -a\n")
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                try:
+                    chunk = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                replies.append(chunk)
+    except OSError as e:
+        replies.append(f"\nmonitor: {e}\n".encode())
+    # The monitor echoes each keystroke with terminal escapes: keep the text only.
+    text = b"".join(replies).decode("utf-8", "replace")
+    out.write_text(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text))
+
+
 def run_script(mode, script, args, timeout, mem, smp, arch="x86_64"):
     run, cmd = prepare(mode, script, args, mem, smp, arch)
     nested = mode == "nested"
+    monitor = monitor_socket(run) if nested else None
+    if monitor is not None:
+        cmd = cmd + ["-monitor", f"unix:{monitor},server=on,wait=off"]
     t0 = time.monotonic()
     console = Console(t0, nested)
     with open(run / "console.log", "w") as log_file:
         log_file.write("$ " + " ".join(cmd) + "\n")
-        outcome = stream.run(cmd, timeout, console.line, log_file)
+        outcome = stream.run(cmd, timeout, console.line, log_file,
+                             stall=STALL if nested else None,
+                             on_stall=lambda: dump_frozen(run, monitor))
     total = time.monotonic() - t0
     return finish(run, outcome, console, nested, timeout, total)
 
@@ -181,6 +224,11 @@ def finish(run, outcome, console, nested, timeout, total):
         _tail(outcome, run)
         log(f"timeout: the script did not finish within {timeout} s; killed")
         return EXIT_TIMEOUT
+    if outcome.stalled is not None:
+        _tail(outcome, run)
+        log(f"the test host froze: not a line (not even its 30 s heartbeat) for "
+            f"{outcome.stalled:.0f} s; QEMU's state is in {run / 'frozen.txt'}; killed")
+        return EXIT_HARNESS
     if not nested:
         log(f"script exit status {outcome.returncode}")
         return outcome.returncode

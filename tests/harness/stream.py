@@ -22,6 +22,8 @@ class Outcome:
     def __init__(self):
         self.returncode = None
         self.timed_out = False
+        # Seconds of silence after which the child was given up as frozen (None: it was not).
+        self.stalled = None
         self.tail = collections.deque(maxlen=50)
 
 
@@ -43,13 +45,18 @@ def _kill_group(proc):
         return
 
 
-def run(cmd, timeout, on_line, log_file, env=None):
-    """Run cmd; call on_line(source, line) for each output line; return an Outcome."""
+def run(cmd, timeout, on_line, log_file, env=None, stall=None, on_stall=None):
+    """Run cmd; call on_line(source, line) for each output line; return an Outcome.
+
+    With `stall` (seconds): a child that prints nothing for that long is frozen (the test
+    host prints a heartbeat line every 30 s): on_stall() runs while it is still alive (to
+    look at it), then it is killed and the Outcome says so."""
     outcome = Outcome()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, start_new_session=True)
     pending = {proc.stdout.fileno(): (STDOUT, b""), proc.stderr.fileno(): (STDERR, b"")}
     deadline = time.monotonic() + timeout
+    last_output = time.monotonic()
 
     def emit(source, raw):
         line = raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", "")
@@ -69,10 +76,16 @@ def run(cmd, timeout, on_line, log_file, env=None):
             if now >= deadline:
                 outcome.timed_out = True
                 break
+            if stall is not None and exited_at is None and now - last_output > stall:
+                outcome.stalled = stall
+                if on_stall is not None:
+                    on_stall()
+                break
             ready, _, _ = select.select(list(pending), [], [], min(deadline - now, 0.5))
             for fd in ready:
                 source, buf = pending[fd]
                 chunk = os.read(fd, 65536)
+                last_output = time.monotonic()
                 if not chunk:
                     if buf:
                         emit(source, buf)
@@ -85,7 +98,7 @@ def run(cmd, timeout, on_line, log_file, env=None):
         for source, buf in pending.values():
             if buf:
                 emit(source, buf)
-        if not outcome.timed_out:
+        if not outcome.timed_out and outcome.stalled is None:
             try:
                 outcome.returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
