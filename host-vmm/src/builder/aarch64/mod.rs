@@ -3,12 +3,14 @@
 //! fw_cfg and the hardware from the device tree.
 //!
 //! - [`tables`]: the DSDT, ACPI tables, command line and fw_cfg items (pure).
-//! - `vm` (aarch64 hosts only): [`build_vm`], the assembly.
+//! - `board` (aarch64 hosts only): the board's steps of `build_vm`;
+//!   `rom`: the flash's memory slots; `error`: the board's errors.
 
 pub mod tables;
 
 #[cfg(target_arch = "aarch64")]
-pub use vm::{build_vm, BuildError};
-
+pub(crate) mod board;
 #[cfg(target_arch = "aarch64")]
-mod vm;
+mod error;
+#[cfg(target_arch = "aarch64")]
+mod rom;

@@ -3,12 +3,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::BuildError;
+use super::error::BoardError;
 use crate::acpi::cpu_hotplug::CpuHotplugAml;
 use crate::acpi::DsdtBuilder;
 use crate::arch::x86_64::cpuid::VcpuTopology;
 use crate::arch::x86_64::layout::CPU_HOTPLUG_MMIO_BASE;
 use crate::arch::x86_64::vcpu::configure_vcpu;
+use crate::builder::error::BuildError;
 use crate::config::HypervisorConfig;
 use crate::devices::acpi::cpu_hotplug::{CpuHotplugController, CHP_MMIO_SIZE};
 use crate::devices::acpi::ged::GedNotifier;
@@ -67,7 +68,7 @@ pub(super) fn handle(
     ged: Arc<GedNotifier>,
     ctx: VcpuRunContext,
 ) -> Result<Arc<CpuHotplug>, BuildError> {
-    let kick = crate::kvm::vcpu::kick_signal().map_err(BuildError::KickSignal)?;
+    let kick = crate::kvm::vcpu::kick_signal().map_err(BoardError::KickSignal)?;
     let (vm, supported) = (vm.clone(), supported.clone());
     let make: VcpuMaker = Box::new(move |index| {
         let fd = vm.create_vcpu(index).map_err(|e| error_chain(&e))?;
