@@ -161,15 +161,14 @@ pub fn validate(raw: &RawConfig, host: &HostLimits) -> Result<HypervisorConfig, 
     // aarch64 boots a UEFI ROM: Debian's unless `firmware` names another.
     let default_firmware = (host.arch == Arch::Aarch64).then_some(DEFAULT_FIRMWARE_AARCH64);
     let firmware = r.path("firmware", default_firmware);
-    match (host.arch, &firmware) {
-        (Arch::X86_64, Some(f)) => r.problems.push(Problem::new(
+    if let (Arch::X86_64, Some(f)) = (host.arch, &firmware) {
+        r.problems.push(Problem::new(
             "firmware",
             format!(
                 "{} given, but x86_64 boots the kernel directly with the VMM as firmware; remove it",
                 f.display()
             ),
-        )),
-        _ => {}
+        ));
     }
 
     if !r.problems.is_empty() {

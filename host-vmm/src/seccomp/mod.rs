@@ -136,6 +136,27 @@ pub fn set_no_new_privs() -> Result<(), SeccompError> {
     Ok(())
 }
 
+/// glibc's malloc sizes its arena limit, the first time a thread needs a new arena past
+/// the eighth, from the number of CPUs, which it may read from
+/// `/sys/devices/system/cpu/online` (an `openat`) on whatever thread gets there first: a
+/// confined log thread died of it (SIGSYS, syscall 257, in soak 85 with 8 MiB of stdout).
+/// A fixed limit, set before any thread starts, means malloc never asks. It also bounds
+/// the arenas, and so the memory a burst of threads can leave reserved.
+pub const MALLOC_ARENA_MAX: i32 = 8;
+
+/// Sets [`MALLOC_ARENA_MAX`] (glibc only; musl's malloc has no arenas).
+pub fn bound_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt takes two integers; M_ARENA_MAX only sets a limit in malloc's
+        // parameters, before any other thread exists.
+        let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENA_MAX) };
+        if ok != 1 {
+            tracing::warn!("mallopt(M_ARENA_MAX) refused; malloc sizes its arenas itself");
+        }
+    }
+}
+
 /// Turns confinement on for this process: checks the kernel, compiles every kind's
 /// filter, installs the SIGSYS handler and starts the thread factory. Call it once,
 /// before any thread that [`confine`]s itself starts. A second call does nothing.
