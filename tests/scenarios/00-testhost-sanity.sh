@@ -1,7 +1,7 @@
 # Sanity of the place the scenarios run in: a usable /dev/kvm on a CPU with hardware
 # virtualization, and the inputs the harness promises (guest kernel, guest initramfs,
 # a writable $RESULTS, a writable /tmp, busybox).
-# scenario-cost: 10 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 2 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

@@ -1,7 +1,7 @@
 # Reference: the same guest kernel and initramfs boot to the agent under QEMU with KVM.
 # This checks the guest artifacts and nested KVM independently of host-vmm (when
 # 10-boot-default fails and this passes, look at host-vmm), and gives a baseline time.
-# scenario-cost: 60 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 26 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

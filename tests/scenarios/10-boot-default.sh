@@ -1,7 +1,7 @@
 # Scenario 1: boot the guest to its agent with the default configuration, then with
 # --cpus 2 --memory 512; each must power off cleanly (exit 0) after printing
 # AGENT_READY with the vCPU count and (a little less than) the RAM it was given.
-# scenario-cost: 15 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 18 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

@@ -8,7 +8,7 @@
 # limit: an unaligned size, a size beyond default_maxmemory, no slot left. The VM keeps
 # running, and the agent channel (virtio-vsock, whose buffers may now live in
 # hot-added RAM) still answers.
-# scenario-cost: 22 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 26 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

@@ -7,7 +7,7 @@
 # busy writing 128 MiB into memory loses nothing: c2 checks its data afterwards. The
 # sandbox cgroup's memory.max follows the guest's total. `create -m` above the sandbox's
 # RAM grows it first.
-# scenario-cost: 200 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 95 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 # scenario-timeout: 900 (memory hot-adds and OOM runs take over 600 s nested on a loaded 2-core machine)
 set -eu

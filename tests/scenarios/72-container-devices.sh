@@ -9,7 +9,7 @@
 # without CAP_SYSLOG), while a bundle without `linux.seccomp`, with the same capabilities,
 # can: seccomp refused it, not capabilities. A bundle's own profile is applied as given;
 # `linux.devices` gets its node; unsupported and unknown spec fields are refused by name.
-# scenario-cost: 85 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 100 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -eu

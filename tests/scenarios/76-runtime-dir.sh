@@ -8,7 +8,7 @@
 # next `run --id` with the same id works and leaves nothing. Two starts with one id at once:
 # exactly one runs, the other is told the id is in use. A pre-made world-writable runtime
 # root is refused, naming its mode and what is required.
-# scenario-cost: 70 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 85 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

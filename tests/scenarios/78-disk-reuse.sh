@@ -10,7 +10,7 @@
 # - CYCLES (the first argument, default 100) create/delete cycles with alternating images
 #   all succeed (the 7 hot slots are reused ~14 times each); every 10th container is also
 #   started and reads its own image's marker.
-# scenario-cost: 700 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 280 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 # scenario-timeout: 1200 (100 create/delete cycles take over 600 s nested on a loaded 2-core machine)

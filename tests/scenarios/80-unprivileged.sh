@@ -5,7 +5,7 @@
 # stop by SIGTERM (exit 143, nothing left behind). Without access to /dev/kvm the error
 # names it. The sandbox's host-vmm runs as uid 1000 with no capabilities, no_new_privs,
 # and every thread in seccomp filter mode.
-# scenario-cost: 120 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 50 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 set -eu
 . "$REPO/tests/lib/assert.sh"

@@ -9,7 +9,7 @@
 # nothing. 3 <-> 1 ten times with the agent answering between (parked vCPUs are reused).
 # A container created with `--cpus 2` in the 1-vCPU sandbox gets two vCPUs before it
 # starts; after `delete` the sandbox is back to one.
-# scenario-cost: 125 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 140 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # shellcheck shell=sh
 # shellcheck disable=SC2016 # single-quoted commands are expanded by the container's shell
 set -eu

@@ -4,7 +4,7 @@
 # temp file; checked every 10 and at the end), and a new sandbox's RSS at the end is the
 # same as at the start: host-vmm's VmRSS while a container runs, first against last, within
 # 10 % + 8 MiB (it includes the guest RAM the guest touched, which varies a little).
-# scenario-cost: 650 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 900 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # scenario-timeout: 1800 (100 sandboxes, up to 15 s each on a loaded machine)
 # shellcheck shell=sh
 set -eu

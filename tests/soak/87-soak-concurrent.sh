@@ -1,7 +1,7 @@
 # Load: SOAK_CONCURRENT (default 8) sandboxes at once, 256 MiB each, each running a
 # container that prints its name and sleeps 2 s: every one exits 0 with its own output, and
 # nothing is left behind (tests/lib/sweep.sh). Prints the wall time of the whole batch.
-# scenario-cost: 180 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 85 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # scenario-timeout: 1200
 # shellcheck shell=sh
 set -eu

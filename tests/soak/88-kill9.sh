@@ -3,7 +3,7 @@
 # each kill the next `run --id` with the same id works (the stale runtime directory is
 # reclaimed), and the sweep (tests/lib/sweep.sh) finds nothing left. KILL_SEED makes the
 # random delays repeatable (printed).
-# scenario-cost: 240 (seconds on an idle 2-core machine: tests/run-all deals by it)
+# scenario-cost: 150 (seconds on an idle 2-core machine: tests/run-all deals by it)
 # scenario-timeout: 1200
 # shellcheck shell=sh
 set -eu
