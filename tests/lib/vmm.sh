@@ -53,6 +53,21 @@ ready_field() {
         sed -n "s/.* $1=\([^ ]*\).*/\1/p"
 }
 
+# wait_memtotal CONSOLE PREV_KIB MIN_GROWTH_KIB MS PID WHAT: after a hot-add returned, wait up
+# to MS for the agent's "MemTotal now N kB" console line to show at least MIN_GROWTH_KIB
+# above PREV_KIB (the agent prints it just before it replies); sets NOW_KIB, or kills PID
+# and fails naming WHAT.
+wait_memtotal() {
+    wm_console=$1 wm_prev=$2 wm_min=$3 wm_deadline=$(($(now_ms) + $4)) wm_pid=$5 wm_what=$6
+    while :; do
+        NOW_KIB=$(tr -d '\r' <"$wm_console" | sed -n 's/.*MemTotal now \([0-9]*\) kB.*/\1/p' | tail -n 1)
+        [ "$((${NOW_KIB:-0} - wm_prev))" -lt "$wm_min" ] || return 0
+        [ "$(now_ms)" -lt "$wm_deadline" ] ||
+            { kill "$wm_pid"; fail "$wm_what returned, but MemTotal is ${NOW_KIB:-?} kB, not $wm_min kB above $wm_prev kB"; }
+        sleep 0.1
+    done
+}
+
 # assert_ready WHAT CONSOLE CPUS MEM_MIB: CONSOLE has the agent's ready line
 #   AGENT_READY version=V since_kernel_ms=N cpus=C mem_total_kib=M
 # with C == CPUS and M at most MEM_MIB and at least 90% of it (the kernel keeps some).

@@ -39,15 +39,8 @@ timeout -k 5 300 host-vmm memory arm-mem --add 256M >"$RESULTS/add.out" 2>"$RESU
 cat "$RESULTS/add.out"
 assert_grep '^total_mib=768$' "$RESULTS/add.out" "total after the hot-add"
 assert_grep '^guest_ms=[0-9]*$' "$RESULTS/add.out" "the hot-add waited for the guest"
-deadline=$(($(now_ms) + 10000))
-while :; do
-    now_kib=$(tr -d '\r' <"$console" | sed -n 's/.*MemTotal now \([0-9]*\) kB.*/\1/p' | tail -n 1)
-    [ "$((${now_kib:-0} - before_kib))" -lt 256901 ] || break
-    [ "$(now_ms)" -lt "$deadline" ] ||
-        { kill "$pid"; fail "hot-add returned, but MemTotal is ${now_kib:-?} kB, not 256 MiB above $before_kib kB"; }
-    sleep 0.2
-done
-step "MemTotal $before_kib -> $now_kib kB"
+wait_memtotal "$console" "$before_kib" 256901 10000 "$pid" "memory --add 256M"
+step "MemTotal $before_kib -> $NOW_KIB kB"
 host-vmm stop arm-mem >"$RESULTS/stop.out" 2>&1 || { cat "$RESULTS/stop.out" >&2; fail "stop arm-mem failed"; }
 wait "$pid" || true
 rmdir "$HOST_VMM_RUNTIME_DIR" 2>/dev/null || true

@@ -50,15 +50,8 @@ for i in 1 2 3; do
     assert_grep "^total_mib=$((512 + 512 * i))\$" "$RESULTS/add$i.out" "total after hot-add $i"
     assert_grep "^slots_used=$i\$" "$RESULTS/add$i.out" "slots used after hot-add $i"
     assert_grep '^guest_ms=[0-9]*$' "$RESULTS/add$i.out" "hot-add $i waited for the guest"
-    # The agent prints its OnlineCPUMem line before it replies; allow the console a moment.
-    deadline=$(($(now_ms) + 5000))
-    while :; do
-        now_kib=$(tr -d '\r' <"$console" | sed -n 's/.*MemTotal now \([0-9]*\) kB.*/\1/p' | tail -n 1)
-        [ "$((${now_kib:-0} - prev_kib))" -lt 513802 ] || break
-        [ "$(now_ms)" -lt "$deadline" ] ||
-            { kill "$pid"; fail "hot-add $i returned, but MemTotal is ${now_kib:-?} kB, not 512 MiB above $prev_kib kB"; }
-        sleep 0.1
-    done
+    wait_memtotal "$console" "$prev_kib" 513802 5000 "$pid" "hot-add $i"
+    now_kib=$NOW_KIB
     grew=$((now_kib - prev_kib))
     { [ "$grew" -ge 513802 ] && [ "$grew" -le 534774 ]; } || fail "MemTotal grew by $grew kB, want 524288 kB +-2%"
     step "hot-add $i: MemTotal $prev_kib -> $now_kib kB (+$grew kB) in $(($(now_ms) - start)) ms"
